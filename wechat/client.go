@@ -1,0 +1,149 @@
+// Package wechat is the bot's WeChat API client: it binds, unbinds and lists a Mini
+// Program's experiencers (testers) and fetches its trial-version QR code, with access
+// tokens that are cached, shared and refreshed by themselves, retries decided in one
+// place, and one typed error per WeChat errcode. It knows nothing of Slack.
+package wechat
+
+import (
+	"context"
+	"errors"
+	"net/http"
+)
+
+// Client calls the Mini Program testers API.
+type Client struct {
+	t      *Transport
+	tokens TokenSource
+}
+
+// NewClient makes a client that gets its access tokens from tokens.
+func NewClient(t *Transport, tokens TokenSource) *Client {
+	return &Client{t: t, tokens: tokens}
+}
+
+// call makes one API call for appid with retries and, after an invalid-token
+// errcode, one retry with a fresh token.
+func (c *Client) call(ctx context.Context, appid string, rq request) error {
+	refreshed := false
+	return c.t.withRetry(ctx, rq.path, func(ctx context.Context) error {
+		for {
+			tok, err := c.tokens.Token(ctx, appid)
+			if err != nil {
+				return err
+			}
+			q := map[string]string{"access_token": tok}
+			for k, v := range rq.query {
+				q[k] = v
+			}
+			r := rq
+			r.query = q
+			err = c.t.do(ctx, r)
+			var we *Error
+			if errors.As(err, &we) && we.Info().Action == RefreshToken && !refreshed {
+				refreshed = true
+				c.tokens.Invalidate(appid, tok)
+				continue
+			}
+			return err
+		}
+	})
+}
+
+// BindResult is the outcome of a successful bind.
+type BindResult struct {
+	UserStr      string // WeChat's opaque id for this experiencer (empty when already bound)
+	AlreadyBound bool   // 85004: nothing was needed
+}
+
+// BindTester makes wechatid an experiencer of appid. 85004 (already bound), also
+// when a retried attempt meets the bind its first attempt made, is a success with
+// AlreadyBound set.
+func (c *Client) BindTester(ctx context.Context, appid, wechatid string) (BindResult, error) {
+	var out struct {
+		status
+		UserStr string `json:"userstr"`
+	}
+	err := c.call(ctx, appid, request{method: http.MethodPost, path: "/wxa/bind_tester", body: map[string]string{"wechatid": wechatid}, out: &out})
+	var we *Error
+	if errors.As(err, &we) && we.Code == 85004 {
+		return BindResult{AlreadyBound: true}, nil
+	}
+	if err != nil {
+		return BindResult{}, err
+	}
+	return BindResult{UserStr: out.UserStr}, nil
+}
+
+// Tester names an experiencer to unbind: set exactly one field. UserStr is
+// preferred; WeChat answers a userstr sent as a WeChat ID with -1.
+type Tester struct {
+	UserStr  string
+	WechatID string
+}
+
+// ErrBadTester says an unbind named neither or both of userstr and WeChat ID.
+var ErrBadTester = errors.New("unbind needs exactly one of userstr or WeChat ID")
+
+// UnbindTester removes an experiencer from appid.
+func (c *Client) UnbindTester(ctx context.Context, appid string, who Tester) error {
+	var body map[string]string
+	switch {
+	case (who.UserStr == "") == (who.WechatID == ""):
+		return ErrBadTester
+	case who.UserStr != "":
+		body = map[string]string{"userstr": who.UserStr}
+	default:
+		body = map[string]string{"wechatid": who.WechatID}
+	}
+	return c.call(ctx, appid, request{method: http.MethodPost, path: "/wxa/unbind_tester", body: body})
+}
+
+// Experiencers lists appid's current experiencers as userstrs. WeChat never returns
+// WeChat IDs: whoever wants names keeps its own WeChat ID to userstr record.
+func (c *Client) Experiencers(ctx context.Context, appid string) ([]string, error) {
+	var out struct {
+		status
+		Members []struct {
+			UserStr string `json:"userstr"`
+		} `json:"members"`
+	}
+	err := c.call(ctx, appid, request{method: http.MethodPost, path: "/wxa/memberauth", body: map[string]string{"action": "get_experiencer"}, out: &out})
+	if err != nil {
+		return nil, err
+	}
+	users := make([]string, len(out.Members))
+	for i, m := range out.Members {
+		users[i] = m.UserStr
+	}
+	return users, nil
+}
+
+// QRCode is the trial version's QR code image.
+type QRCode struct {
+	ContentType string // image/jpeg
+	Image       []byte
+}
+
+// TrialQRCode fetches the trial version's QR code; path is the page to open (may be empty).
+func (c *Client) TrialQRCode(ctx context.Context, appid, path string) (QRCode, error) {
+	var qr QRCode
+	q := map[string]string{}
+	if path != "" {
+		q["path"] = path
+	}
+	err := c.call(ctx, appid, request{method: http.MethodGet, path: "/wxa/get_qrcode", query: q,
+		raw: func(ctype string, body []byte) bool {
+			if len(body) == 0 {
+				return false
+			}
+			qr = QRCode{ContentType: ctype, Image: body}
+			return true
+		}})
+	if err != nil {
+		return QRCode{}, err
+	}
+	if qr.Image == nil {
+		return QRCode{}, &TransportError{Kind: ErrBadResponse, Path: "/wxa/get_qrcode", Detail: "no image in the answer"}
+	}
+	return qr, nil
+}

@@ -1,0 +1,415 @@
+package wechat_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bindtester/bindtester/wechat"
+	"github.com/bindtester/bindtester/wechat/wechattest"
+)
+
+const (
+	appID  = "wx0123456789abcdef"
+	secret = "s3cr3t-app-secret-value"
+)
+
+// setup starts a fake WeChat with one app and a client using stable_token.
+func setup(t testing.TB) (*wechattest.Server, *wechat.Client) {
+	t.Helper()
+	fake := wechattest.NewServer()
+	t.Cleanup(fake.Close)
+	fake.AddApp(appID, secret)
+	return fake, newClient(fake.URL)
+}
+
+func newClient(base string) *wechat.Client {
+	tr := wechat.NewTransport(wechat.Config{BaseURL: base, Backoff: time.Millisecond, Timeout: 2 * time.Second})
+	tokens := wechat.NewTokenCache(wechat.StableTokens{T: tr, Secret: func(a string) (string, bool) {
+		return secret, a == appID
+	}}, 0)
+	return wechat.NewClient(tr, tokens)
+}
+
+func TestBindReturnsUserStrAndSendsTokenOnlyInQuery(t *testing.T) {
+	fake, c := setup(t)
+	res, err := c.BindTester(context.Background(), appID, "tester_one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.UserStr == "" || res.UserStr != fake.UserStr(appID, "tester_one") || res.AlreadyBound {
+		t.Fatalf("got %+v, fake has userstr %q", res, fake.UserStr(appID, "tester_one"))
+	}
+	for _, r := range fake.Requests() {
+		if r.Path != "/wxa/bind_tester" {
+			continue
+		}
+		if r.Query.Get("access_token") == "" {
+			t.Errorf("bind_tester without access_token in query: %v", r.Query)
+		}
+		if strings.Contains(string(r.Body), "access_token") {
+			t.Errorf("access_token in body: %s", r.Body)
+		}
+		if !strings.Contains(string(r.Body), `"wechatid":"tester_one"`) {
+			t.Errorf("body %s", r.Body)
+		}
+	}
+}
+
+// Every errcode in the catalog, as the answer to bind_tester: the typed error,
+// its catalog action, and how many calls WeChat saw (retries and token refreshes).
+func TestBindErrcodeCatalog(t *testing.T) {
+	for _, code := range append(wechat.Codes(), 99999) {
+		t.Run(fmt.Sprint(code), func(t *testing.T) {
+			fake, c := setup(t)
+			fake.FailNext("/wxa/bind_tester", 10, code)
+			res, err := c.BindTester(context.Background(), appID, "tester_one")
+			info := wechat.Lookup(code)
+			wantCalls := map[wechat.Action]int{wechat.Retry: 3, wechat.RefreshToken: 2}[info.Action]
+			if wantCalls == 0 {
+				wantCalls = 1
+			}
+			if got := fake.Calls("/wxa/bind_tester"); got != wantCalls {
+				t.Errorf("bind_tester calls = %d, want %d (action %v)", got, wantCalls, info.Action)
+			}
+			switch code {
+			case 0:
+				if err != nil {
+					t.Fatalf("errcode 0: %v", err)
+				}
+				return
+			case 85004:
+				if err != nil || !res.AlreadyBound {
+					t.Fatalf("85004: got %+v, %v; want AlreadyBound", res, err)
+				}
+				return
+			}
+			var we *wechat.Error
+			if !errors.As(err, &we) || we.Code != code {
+				t.Fatalf("err = %v, want *wechat.Error with code %d", err, code)
+			}
+			if we.Msg == "" {
+				t.Errorf("errmsg lost: %+v", we)
+			}
+			if code == 99999 && (we.Info().Known || we.Info().Kind != wechat.KindUnknown) {
+				t.Errorf("unknown code classified as %+v", we.Info())
+			}
+		})
+	}
+}
+
+func TestCatalogCoversDocumentedCodes(t *testing.T) {
+	for _, code := range []int{0, 85001, 85002, 85003, 85004, -1, 40001, 40014, 42001, 41001, 40013, 45009, 48001, 61003, 61007, 61023, 40164, 61004} {
+		info := wechat.Lookup(code)
+		if !info.Known || info.Meaning == "" {
+			t.Errorf("errcode %d missing from catalog: %+v", code, info)
+		}
+	}
+	want := map[int]wechat.Action{-1: wechat.Retry, 42001: wechat.RefreshToken, 45009: wechat.GiveUpToday, 85001: wechat.GiveUp, 61023: wechat.GiveUp}
+	for code, a := range want {
+		if got := wechat.Lookup(code).Action; got != a {
+			t.Errorf("errcode %d action %v, want %v", code, got, a)
+		}
+	}
+}
+
+func TestRetryOnSystemBusyThenSuccess(t *testing.T) {
+	fake, c := setup(t)
+	fake.FailNext("/wxa/bind_tester", 1, -1)
+	if _, err := c.BindTester(context.Background(), appID, "tester_one"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.Calls("/wxa/bind_tester"); got != 2 {
+		t.Fatalf("calls = %d, want 2", got)
+	}
+}
+
+func TestNoRetryOnUserNotFound(t *testing.T) {
+	fake, c := setup(t)
+	fake.SetOutcome("hidden_user", 85001)
+	_, err := c.BindTester(context.Background(), appID, "hidden_user")
+	var we *wechat.Error
+	if !errors.As(err, &we) || we.Code != 85001 {
+		t.Fatalf("err = %v", err)
+	}
+	if got := fake.Calls("/wxa/bind_tester"); got != 1 {
+		t.Fatalf("calls = %d, want 1", got)
+	}
+}
+
+// A bind whose first attempt reached WeChat but whose answer was lost comes back
+// 85004 on the retry: reported as already bound, not as a failure.
+func TestRetriedBindThatMeetsItsOwnBindIsAlreadyBound(t *testing.T) {
+	fake, c := setup(t)
+	fake.AddExperiencer(appID, "tester_one")
+	fake.FailNextHTTP("/wxa/bind_tester", 1, http.StatusBadGateway, "text/html", "<html>bad gateway</html>")
+	res, err := c.BindTester(context.Background(), appID, "tester_one")
+	if err != nil || !res.AlreadyBound {
+		t.Fatalf("got %+v, %v", res, err)
+	}
+}
+
+func TestSlotLimitAndTooManyApps(t *testing.T) {
+	fake, c := setup(t)
+	fake.SetSlotLimit(appID, 1)
+	if _, err := c.BindTester(context.Background(), appID, "first_tester"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.BindTester(context.Background(), appID, "second_tester")
+	var we *wechat.Error
+	if !errors.As(err, &we) || we.Code != 85002 || we.Info().Kind != wechat.KindSlotsFull {
+		t.Fatalf("err = %v, want 85002", err)
+	}
+}
+
+func TestTransportFailures(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		ctype     string
+		body      string
+		kind      error
+		wantCalls int
+	}{
+		{"5xx is retried", http.StatusInternalServerError, "text/plain", "oops", wechat.ErrHTTPStatus, 3},
+		{"4xx is not retried", http.StatusNotFound, "text/plain", "nope", wechat.ErrHTTPStatus, 1},
+		{"html page", http.StatusOK, "text/html", "<html>gateway</html>", wechat.ErrBadResponse, 1},
+		{"truncated json", http.StatusOK, "application/json", `{"errcode":`, wechat.ErrBadResponse, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake, c := setup(t)
+			fake.FailNextHTTP("/wxa/bind_tester", 10, tt.status, tt.ctype, tt.body)
+			_, err := c.BindTester(context.Background(), appID, "tester_one")
+			if !errors.Is(err, tt.kind) {
+				t.Fatalf("err = %v, want %v", err, tt.kind)
+			}
+			var we *wechat.Error
+			if errors.As(err, &we) {
+				t.Fatalf("transport failure reported as errcode: %v", err)
+			}
+			if got := fake.Calls("/wxa/bind_tester"); got != tt.wantCalls {
+				t.Fatalf("calls = %d, want %d", got, tt.wantCalls)
+			}
+		})
+	}
+}
+
+func TestFiveXXThenSuccess(t *testing.T) {
+	fake, c := setup(t)
+	fake.FailNextHTTP("/wxa/bind_tester", 2, http.StatusServiceUnavailable, "text/plain", "busy")
+	if _, err := c.BindTester(context.Background(), appID, "tester_one"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fake.Calls("/wxa/bind_tester"); got != 3 {
+		t.Fatalf("calls = %d, want 3", got)
+	}
+}
+
+func TestConnectionRefusedIsUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	c := wechat.NewClient(wechat.NewTransport(wechat.Config{BaseURL: "http://" + addr, Backoff: time.Millisecond}), wechat.StaticTokens("fixed-token-abc"))
+	_, err = c.BindTester(context.Background(), appID, "tester_one")
+	if !errors.Is(err, wechat.ErrUnreachable) {
+		t.Fatalf("err = %v, want ErrUnreachable", err)
+	}
+	if strings.Contains(err.Error(), "fixed-token-abc") || strings.Contains(err.Error(), "access_token") {
+		t.Fatalf("error text leaks the URL: %v", err)
+	}
+}
+
+func TestDeadlineRespected(t *testing.T) {
+	fake, c := setup(t)
+	if _, err := c.BindTester(context.Background(), appID, "warm_up_token"); err != nil {
+		t.Fatal(err)
+	}
+	fake.SetLatency("/wxa/bind_tester", 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := c.BindTester(ctx, appID, "tester_one")
+	if !errors.Is(err, wechat.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	if elapsed := time.Since(start); elapsed >= 5*time.Second {
+		t.Fatalf("waited for WeChat (%v) past the caller's deadline", elapsed)
+	}
+}
+
+// A transient failure whose backoff would outlast the caller's deadline is not retried.
+func TestNoRetryPastDeadline(t *testing.T) {
+	fake := wechattest.NewServer()
+	defer fake.Close()
+	fake.AddApp(appID, secret)
+	tr := wechat.NewTransport(wechat.Config{BaseURL: fake.URL, Backoff: 10 * time.Second})
+	c := wechat.NewClient(tr, wechat.StaticTokens(fake.IssueToken(appID)))
+	fake.FailNext("/wxa/bind_tester", 5, -1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, err := c.BindTester(ctx, appID, "tester_one")
+	var we *wechat.Error
+	if !errors.As(err, &we) || we.Code != -1 {
+		t.Fatalf("err = %v, want -1", err)
+	}
+	if got := fake.Calls("/wxa/bind_tester"); got != 1 {
+		t.Fatalf("calls = %d, want 1", got)
+	}
+}
+
+func TestUnbindListAndQRCode(t *testing.T) {
+	fake, c := setup(t)
+	ctx := context.Background()
+	a, _ := c.BindTester(ctx, appID, "tester_a")
+	b, _ := c.BindTester(ctx, appID, "tester_b")
+	got, err := c.Experiencers(ctx, appID)
+	if err != nil || len(got) != 2 || got[0] != a.UserStr || got[1] != b.UserStr {
+		t.Fatalf("experiencers = %v, %v; want [%s %s]", got, err, a.UserStr, b.UserStr)
+	}
+	if err := c.UnbindTester(ctx, appID, wechat.Tester{UserStr: a.UserStr}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UnbindTester(ctx, appID, wechat.Tester{WechatID: "tester_b"}); err != nil {
+		t.Fatal(err)
+	}
+	if left := fake.Experiencers(appID); len(left) != 0 {
+		t.Fatalf("still bound: %v", left)
+	}
+	before := fake.Calls("/wxa/unbind_tester")
+	for _, bad := range []wechat.Tester{{}, {UserStr: "x", WechatID: "y"}} {
+		if err := c.UnbindTester(ctx, appID, bad); !errors.Is(err, wechat.ErrBadTester) {
+			t.Errorf("unbind %+v: err = %v", bad, err)
+		}
+	}
+	if fake.Calls("/wxa/unbind_tester") != before {
+		t.Error("a malformed unbind reached WeChat")
+	}
+
+	qr, err := c.TrialQRCode(ctx, appID, "pages/index?foo=bar&x=1")
+	if err != nil || qr.ContentType != "image/jpeg" || len(qr.Image) < 4 || qr.Image[0] != 0xFF || qr.Image[1] != 0xD8 {
+		t.Fatalf("qr = %q %d bytes, %v", qr.ContentType, len(qr.Image), err)
+	}
+	var sent string
+	for _, r := range fake.Requests() {
+		if r.Path == "/wxa/get_qrcode" {
+			sent = r.Query.Get("path")
+		}
+	}
+	if sent != "pages/index?foo=bar&x=1" {
+		t.Fatalf("path arrived as %q", sent)
+	}
+	fake.FailNext("/wxa/get_qrcode", 1, 48001)
+	if _, err := c.TrialQRCode(ctx, appID, ""); !isCode(err, 48001) {
+		t.Fatalf("qrcode JSON failure: %v", err)
+	}
+}
+
+func isCode(err error, code int) bool {
+	var we *wechat.Error
+	return errors.As(err, &we) && we.Code == code
+}
+
+// No error text ever contains the access token or a secret.
+func TestErrorsNeverContainSecrets(t *testing.T) {
+	fake, c := setup(t)
+	ctx := context.Background()
+	var errs []error
+	for _, code := range wechat.Codes() {
+		fake.FailNext("/wxa/bind_tester", 3, code)
+		_, err := c.BindTester(ctx, appID, "tester_x")
+		errs = append(errs, err)
+	}
+	fake.FailNextHTTP("/wxa/bind_tester", 3, 500, "text/plain", "err")
+	_, err := c.BindTester(ctx, appID, "tester_x")
+	errs = append(errs, err)
+	fake.SetLatency("/wxa/bind_tester", time.Second)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err = c.BindTester(short, appID, "tester_x")
+	cancel()
+	errs = append(errs, err)
+	fake.SetLatency("/wxa/bind_tester", 0)
+	// A wrong secret fails the token fetch.
+	tr := wechat.NewTransport(wechat.Config{BaseURL: fake.URL, Backoff: time.Millisecond})
+	bad := wechat.NewClient(tr, wechat.NewTokenCache(wechat.StableTokens{T: tr, Secret: func(string) (string, bool) { return "wrong-secret-xyz", true }}, 0))
+	_, err = bad.BindTester(ctx, appID, "tester_x")
+	errs = append(errs, err)
+
+	var tokens []string
+	for _, r := range fake.Requests() {
+		if tok := r.Query.Get("access_token"); tok != "" {
+			tokens = append(tokens, tok)
+		}
+	}
+	if len(tokens) == 0 {
+		t.Fatal("no tokens seen")
+	}
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		msg := err.Error()
+		for _, s := range append(tokens, secret, "wrong-secret-xyz", "access_token=") {
+			if strings.Contains(msg, s) {
+				t.Errorf("error %q contains %q", msg, s)
+			}
+		}
+	}
+}
+
+// The JSON answer is decoded strictly by field, so a userstr is never mistaken.
+func TestExperiencersOfEmptyApp(t *testing.T) {
+	_, c := setup(t)
+	got, err := c.Experiencers(context.Background(), appID)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	b, _ := json.Marshal(got)
+	if string(b) != "[]" {
+		t.Fatalf("empty list encodes as %s", b)
+	}
+}
+
+func TestConcurrentBindsShareOneClient(t *testing.T) {
+	fake, c := setup(t)
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.BindTester(context.Background(), appID, fmt.Sprintf("tester_%02d", i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(fake.Experiencers(appID)); n != 10 {
+		t.Fatalf("%d bound", n)
+	}
+}
+
+func BenchmarkBindTester(b *testing.B) {
+	fake, c := setup(b)
+	fake.SetSlotLimit(appID, 1<<30)
+	ctx := context.Background()
+	if _, err := c.BindTester(ctx, appID, "warm_up_token"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := c.BindTester(ctx, appID, fmt.Sprintf("bench_%09d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

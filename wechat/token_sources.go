@@ -1,0 +1,241 @@
+package wechat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+type tokenAnswer struct {
+	status
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int    `json:"expires_in"`
+}
+
+func tokenFrom(value string, expiresIn int, path string) (Token, error) {
+	if value == "" {
+		return Token{}, &TransportError{Kind: ErrBadResponse, Path: path, Detail: "answer carries no token"}
+	}
+	if expiresIn <= 0 {
+		expiresIn = 7200
+	}
+	return Token{Value: value, ExpiresAt: time.Now().Add(time.Duration(expiresIn) * time.Second)}, nil
+}
+
+// StableTokens fetches a Mini Program's own token with its app secret from
+// cgi-bin/stable_token, which, unlike cgi-bin/token, does not invalidate the
+// token other processes hold. secret returns the app secret for an appid.
+type StableTokens struct {
+	T      *Transport
+	Secret func(appid string) (string, bool)
+}
+
+func (s StableTokens) Fetch(ctx context.Context, appid string, force bool) (Token, error) {
+	secret, ok := s.Secret(appid)
+	if !ok {
+		return Token{}, ErrNoCredentials{AppID: appid}
+	}
+	const path = "/cgi-bin/stable_token"
+	var out tokenAnswer
+	err := s.T.withRetry(ctx, path, func(ctx context.Context) error {
+		return s.T.do(ctx, request{method: http.MethodPost, path: path, out: &out, body: map[string]any{
+			"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force,
+		}})
+	})
+	if err != nil {
+		return Token{}, err
+	}
+	return tokenFrom(out.AccessToken, out.ExpiresIn, path)
+}
+
+// ErrNoCredentials says the bot has no way to get a token for this appid.
+type ErrNoCredentials struct{ AppID string }
+
+func (e ErrNoCredentials) Error() string {
+	return fmt.Sprintf("no WeChat credentials configured for %s", e.AppID)
+}
+
+// TokenService fetches tokens from a central token server that already holds them
+// (WeChat recommends one per app): GET URL?appid=APPID answers
+// {"access_token":"…","expires_in":N} (errcode/errmsg optional).
+type TokenService struct {
+	T   *Transport
+	URL string
+}
+
+func (s TokenService) Fetch(ctx context.Context, appid string, force bool) (Token, error) {
+	q := map[string]string{"appid": appid}
+	if force {
+		q["force_refresh"] = "true"
+	}
+	var out tokenAnswer
+	err := s.T.withRetry(ctx, "token service", func(ctx context.Context) error {
+		err := s.T.do(ctx, request{method: http.MethodGet, path: s.URL, query: q, out: &out})
+		var te *TransportError
+		if errors.As(err, &te) {
+			te.Path = "token service" // the URL may hold credentials of its own
+		}
+		return err
+	})
+	if err != nil {
+		return Token{}, err
+	}
+	return tokenFrom(out.AccessToken, out.ExpiresIn, "token service")
+}
+
+// TicketSource gives the third-party platform's current component_verify_ticket,
+// which WeChat pushes to the platform's ticket receiver every 10 minutes.
+type TicketSource interface {
+	Ticket(ctx context.Context) (string, error)
+}
+
+// TicketString is a fixed ticket (from the environment).
+type TicketString string
+
+func (t TicketString) Ticket(context.Context) (string, error) {
+	if t == "" {
+		return "", errors.New("component_verify_ticket is empty")
+	}
+	return string(t), nil
+}
+
+// TicketFile reads the ticket from a file the platform's ticket receiver keeps current;
+// it is read on every component token fetch, so a new ticket needs no restart.
+type TicketFile string
+
+func (f TicketFile) Ticket(context.Context) (string, error) {
+	b, err := os.ReadFile(string(f))
+	if err != nil {
+		return "", fmt.Errorf("reading component_verify_ticket: %w", err)
+	}
+	t := strings.TrimSpace(string(b))
+	if t == "" {
+		return "", fmt.Errorf("component_verify_ticket file %s is empty", f)
+	}
+	return t, nil
+}
+
+// RefreshTokens keeps each authorized Mini Program's authorizer_refresh_token.
+type RefreshTokens interface {
+	RefreshToken(ctx context.Context, appid string) (string, error)
+	SaveRefreshToken(ctx context.Context, appid, token string) error
+}
+
+// MemoryRefreshTokens is a RefreshTokens seeded from settings; rotated tokens are kept in memory.
+type MemoryRefreshTokens struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+func NewMemoryRefreshTokens(seed map[string]string) *MemoryRefreshTokens {
+	m := make(map[string]string, len(seed))
+	for k, v := range seed {
+		m[k] = v
+	}
+	return &MemoryRefreshTokens{m: m}
+}
+
+func (s *MemoryRefreshTokens) RefreshToken(_ context.Context, appid string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.m[appid]; ok && t != "" {
+		return t, nil
+	}
+	return "", ErrNoCredentials{AppID: appid}
+}
+
+func (s *MemoryRefreshTokens) SaveRefreshToken(_ context.Context, appid, token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[appid] = token
+	return nil
+}
+
+// ComponentTokens fetches authorizer_access_tokens as a WeChat third-party platform:
+// first the platform's component_access_token (cached on its own), then the Mini
+// Program's token with its authorizer_refresh_token, keeping a rotated refresh token.
+type ComponentTokens struct {
+	t             *Transport
+	appID, secret string
+	ticket        TicketSource
+	refresh       RefreshTokens
+	component     *TokenCache
+}
+
+// NewComponentTokens builds the platform's token fetcher.
+func NewComponentTokens(t *Transport, componentAppID, componentSecret string, ticket TicketSource, refresh RefreshTokens) *ComponentTokens {
+	c := &ComponentTokens{t: t, appID: componentAppID, secret: componentSecret, ticket: ticket, refresh: refresh}
+	c.component = NewTokenCache(componentFetcher{c}, 0)
+	return c
+}
+
+type componentFetcher struct{ c *ComponentTokens }
+
+func (f componentFetcher) Fetch(ctx context.Context, _ string, _ bool) (Token, error) {
+	ticket, err := f.c.ticket.Ticket(ctx)
+	if err != nil {
+		return Token{}, err
+	}
+	const path = "/cgi-bin/component/api_component_token"
+	var out struct {
+		status
+		Token     string `json:"component_access_token"`
+		ExpiresIn int    `json:"expires_in"`
+	}
+	err = f.c.t.withRetry(ctx, path, func(ctx context.Context) error {
+		return f.c.t.do(ctx, request{method: http.MethodPost, path: path, out: &out, body: map[string]string{
+			"component_appid": f.c.appID, "component_appsecret": f.c.secret, "component_verify_ticket": ticket,
+		}})
+	})
+	if err != nil {
+		return Token{}, err
+	}
+	return tokenFrom(out.Token, out.ExpiresIn, path)
+}
+
+func (c *ComponentTokens) Fetch(ctx context.Context, appid string, _ bool) (Token, error) {
+	refresh, err := c.refresh.RefreshToken(ctx, appid)
+	if err != nil {
+		return Token{}, err
+	}
+	const path = "/cgi-bin/component/api_authorizer_token"
+	var out struct {
+		status
+		Token     string `json:"authorizer_access_token"`
+		ExpiresIn int    `json:"expires_in"`
+		Refresh   string `json:"authorizer_refresh_token"`
+	}
+	refreshed := false
+	err = c.t.withRetry(ctx, path, func(ctx context.Context) error {
+		for {
+			cat, err := c.component.Token(ctx, c.appID)
+			if err != nil {
+				return err
+			}
+			err = c.t.do(ctx, request{method: http.MethodPost, path: path, out: &out,
+				query: map[string]string{"component_access_token": cat},
+				body:  map[string]string{"component_appid": c.appID, "authorizer_appid": appid, "authorizer_refresh_token": refresh}})
+			var we *Error
+			if errors.As(err, &we) && we.Info().Action == RefreshToken && !refreshed {
+				refreshed = true
+				c.component.Invalidate(c.appID, cat)
+				continue
+			}
+			return err
+		}
+	})
+	if err != nil {
+		return Token{}, err
+	}
+	if out.Refresh != "" && out.Refresh != refresh {
+		if err := c.refresh.SaveRefreshToken(ctx, appid, out.Refresh); err != nil {
+			return Token{}, fmt.Errorf("keeping the rotated authorizer_refresh_token for %s: %w", appid, err)
+		}
+	}
+	return tokenFrom(out.Token, out.ExpiresIn, path)
+}

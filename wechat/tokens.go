@@ -1,0 +1,124 @@
+package wechat
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// TokenSource hands out the access token for a Mini Program's API calls.
+type TokenSource interface {
+	Token(ctx context.Context, appid string) (string, error)
+	// Invalidate says WeChat rejected token for appid. The source drops it only if it
+	// is still the one it holds, so a late rejection never discards a fresh token.
+	Invalidate(appid, token string)
+}
+
+// Token is an access token and when it stops working.
+type Token struct {
+	Value     string
+	ExpiresAt time.Time
+}
+
+// Fetcher gets a new token from wherever tokens come from. force asks the source
+// for a brand-new token even if its current one has not expired (stable_token's
+// force_refresh); sources that cannot force ignore it.
+type Fetcher interface {
+	Fetch(ctx context.Context, appid string, force bool) (Token, error)
+}
+
+// TokenCache caches tokens per appid, refreshes them ahead of expiry and makes
+// concurrent callers with a cold or stale cache share one fetch.
+type TokenCache struct {
+	fetcher Fetcher
+	timeout time.Duration
+	now     func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*cacheEntry
+	group   singleflight.Group
+}
+
+type cacheEntry struct {
+	tok       Token
+	refreshAt time.Time
+	rejected  string // the last token WeChat rejected
+}
+
+// NewTokenCache wraps f. timeout bounds one shared fetch (default 30s): the fetch
+// runs detached from any single caller, so one caller giving up does not fail the others.
+func NewTokenCache(f Fetcher, timeout time.Duration) *TokenCache {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	return &TokenCache{fetcher: f, timeout: timeout, now: time.Now, entries: map[string]*cacheEntry{}}
+}
+
+// Token returns a cached token or fetches one.
+func (c *TokenCache) Token(ctx context.Context, appid string) (string, error) {
+	c.mu.Lock()
+	if e := c.entries[appid]; e != nil && e.tok.Value != "" && c.now().Before(e.refreshAt) {
+		c.mu.Unlock()
+		return e.tok.Value, nil
+	}
+	c.mu.Unlock()
+
+	ch := c.group.DoChan(appid, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+		defer cancel()
+		return c.refresh(fctx, appid)
+	})
+	select {
+	case <-ctx.Done():
+		return "", &TransportError{Kind: ErrTimeout, Path: "token", Detail: "waiting for an access token", cause: ctx.Err()}
+	case res := <-ch:
+		if res.Err != nil {
+			return "", res.Err
+		}
+		return res.Val.(string), nil
+	}
+}
+
+func (c *TokenCache) refresh(ctx context.Context, appid string) (string, error) {
+	c.mu.Lock()
+	var rejected string
+	if e := c.entries[appid]; e != nil {
+		rejected = e.rejected
+	}
+	c.mu.Unlock()
+
+	tok, err := c.fetcher.Fetch(ctx, appid, false)
+	if err == nil && rejected != "" && tok.Value == rejected {
+		// WeChat handed back the token it just refused: only now force a new one,
+		// since forced refreshes are rationed (20 a day) and invalidate other holders.
+		tok, err = c.fetcher.Fetch(ctx, appid, true)
+	}
+	if err != nil {
+		return "", err
+	}
+	now := c.now()
+	ttl := tok.ExpiresAt.Sub(now)
+	margin := min(5*time.Minute, ttl/5)
+	c.mu.Lock()
+	c.entries[appid] = &cacheEntry{tok: tok, refreshAt: now.Add(ttl - margin)}
+	c.mu.Unlock()
+	return tok.Value, nil
+}
+
+// Invalidate drops token for appid if it is still the cached one.
+func (c *TokenCache) Invalidate(appid, token string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[appid]; e != nil && e.tok.Value == token {
+		e.tok = Token{}
+		e.rejected = token
+	}
+}
+
+// StaticTokens is a fixed token for every app: for trials with a token copied by hand.
+type StaticTokens string
+
+func (s StaticTokens) Token(context.Context, string) (string, error) { return string(s), nil }
+func (StaticTokens) Invalidate(string, string)                       {}
