@@ -1,0 +1,287 @@
+// Package slackfake is a fake Slack for end-to-end tests of the bot's Socket Mode adapter.
+//
+// A Server is a real HTTP server on 127.0.0.1 speaking both protocols a Socket Mode app uses:
+// the Web API (point slack-go at it with slack.OptionAPIURL(server.URL)) and the Socket Mode
+// websocket that apps.connections.open hands out. Tests push envelopes (slash commands, app
+// mentions, block actions) to whichever client is connected, watch its acks, and read back every
+// message, ephemeral, update, response_url post and file the bot produced. Switches make Slack
+// misbehave the way it does in production: rate limits, slow methods, channels the bot is not
+// in, unknown users, revoked tokens, disconnects and dead sockets.
+//
+// It has its own package because slack-go's slacktest answers apps.connections.open but sends no
+// envelopes and records neither acks, pings nor response_url posts, and the design forbids
+// testing HTTP through mocked interfaces.
+package slackfake
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Identity of the fake workspace and of the bot user in it.
+const (
+	TeamID    = "T0001"
+	BotUserID = "UBOT"
+	BotID     = "B0001"
+	AppID     = "A0001"
+)
+
+// Message is one thing the bot put in front of users, in the order the fake received them.
+type Message struct {
+	// Method is "chat.postMessage", "chat.postEphemeral", "chat.update", "response_url" or "file".
+	Method string
+	// Channel is where it landed. A user ID given to chat.postMessage is resolved to that
+	// user's DM channel "D"+userID, as conversations.open would answer.
+	Channel string
+	// User is the recipient of an ephemeral, or the requester behind a response_url.
+	User string
+	// Text is the message text; for a file, its initial_comment.
+	Text     string
+	ThreadTS string
+	// TS is the message's ts: the new ts the fake returned, or the ts that was updated.
+	TS string
+	// Blocks is the raw JSON of the blocks, "" when there were none.
+	Blocks string
+	// ResponseType, ReplaceOriginal and DeleteOriginal come from response_url posts.
+	ResponseType                    string
+	ReplaceOriginal, DeleteOriginal bool
+	// FileName, FileTitle and FileBytes describe an uploaded file.
+	FileName, FileTitle string
+	FileBytes           []byte
+}
+
+// Server is a fake Slack. Create it with NewServer and stop it with Close. All methods are
+// safe for concurrent use.
+type Server struct {
+	// URL is the Web API base, ending in a slash: give it to slack.OptionAPIURL.
+	URL string
+
+	botToken, appToken string
+	http               *httptest.Server
+	done               chan struct{}
+	closeOnce          sync.Once
+	kick               chan struct{} // wakes the envelope pump
+	wg                 sync.WaitGroup
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every state change
+	seq     int           // source of ids and timestamps
+
+	// Socket Mode.
+	appRevoked   bool
+	tickets      map[string]bool
+	conns        map[*wsConn]bool
+	active       *wsConn // newest connection that still takes envelopes
+	connections  int
+	pingInterval time.Duration
+	queue        []*envelope
+	envelopes    map[string]*envelope
+	acks         map[string]int
+	ackPayloads  map[string]json.RawMessage
+
+	// Web API.
+	messages      []Message
+	calls         map[string]int
+	channelErrors map[string]string
+	users         map[string]user
+	groups        map[string][]string
+	rateLimits    map[string]rateLimit
+	latency       map[string]time.Duration
+	responseURLs  map[string]*responseURL
+	uploads       map[string]*upload
+}
+
+type user struct{ name, locale string }
+
+type rateLimit struct{ left, retryAfter int }
+
+// NewServer starts a fake Slack on 127.0.0.1 that accepts botToken on the Web API and
+// appToken on apps.connections.open.
+func NewServer(botToken, appToken string) *Server {
+	s := &Server{
+		botToken:      botToken,
+		appToken:      appToken,
+		done:          make(chan struct{}),
+		kick:          make(chan struct{}, 1),
+		changed:       make(chan struct{}),
+		tickets:       map[string]bool{},
+		conns:         map[*wsConn]bool{},
+		pingInterval:  5 * time.Second,
+		envelopes:     map[string]*envelope{},
+		acks:          map[string]int{},
+		ackPayloads:   map[string]json.RawMessage{},
+		calls:         map[string]int{},
+		channelErrors: map[string]string{},
+		users:         map[string]user{},
+		groups:        map[string][]string{},
+		rateLimits:    map[string]rateLimit{},
+		latency:       map[string]time.Duration{},
+		responseURLs:  map[string]*responseURL{},
+		uploads:       map[string]*upload{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/api/{method}", s.serveAPI)
+	mux.HandleFunc("/ws", s.serveWebsocket)
+	mux.HandleFunc("/response/{id}", s.serveResponseURL)
+	mux.HandleFunc("/upload/{id}", s.serveUpload)
+	s.http = httptest.NewServer(mux) // listens on 127.0.0.1
+	s.URL = s.http.URL + "/api/"
+	s.wg.Add(1)
+	go s.pump()
+	return s
+}
+
+// Close drops every websocket, stops the server and waits for its goroutines.
+func (s *Server) Close() {
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.DropConnection()
+		s.http.CloseClientConnections()
+		s.http.Close()
+		s.wg.Wait()
+	})
+}
+
+// SetAppTokenRevoked makes apps.connections.open answer invalid_auth (or work again).
+func (s *Server) SetAppTokenRevoked(revoked bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appRevoked = revoked
+}
+
+// SetChannelError makes chat.postMessage, chat.postEphemeral and file uploads to channelID
+// answer {"ok":false,"error":slackError}, e.g. "not_in_channel". An empty slackError clears it.
+func (s *Server) SetChannelError(channelID, slackError string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if slackError == "" {
+		delete(s.channelErrors, channelID)
+		return
+	}
+	s.channelErrors[channelID] = slackError
+}
+
+// SetUser makes users.info know the user.
+func (s *Server) SetUser(id, name, locale string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users[id] = user{name: name, locale: locale}
+}
+
+// SetUserGroup sets the members usergroups.users.list answers for groupID.
+func (s *Server) SetUserGroup(groupID string, members []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups[groupID] = slices.Clone(members)
+}
+
+// RateLimit makes the next n calls to the Web API method answer HTTP 429 with Retry-After.
+func (s *Server) RateLimit(method string, n, retryAfterSeconds int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rateLimits[method] = rateLimit{left: n, retryAfter: retryAfterSeconds}
+}
+
+// SetLatency delays every answer of the Web API method by d (0 removes the delay).
+func (s *Server) SetLatency(method string, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.latency[method] = d
+}
+
+// Calls counts the requests the Web API method received, rejected ones included.
+func (s *Server) Calls(method string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[method]
+}
+
+// Messages returns a copy of everything recorded so far, in order.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.messages)
+}
+
+// WaitMessages waits until done accepts the recorded messages, or timeout passes. It returns
+// the messages it last saw and whether done accepted them.
+func (s *Server) WaitMessages(timeout time.Duration, done func([]Message) bool) ([]Message, bool) {
+	var seen []Message
+	ok := s.wait(timeout, func() bool {
+		seen = slices.Clone(s.messages)
+		return done(seen)
+	})
+	return seen, ok
+}
+
+func (s *Server) record(m Message) {
+	s.messages = append(s.messages, m)
+	s.notifyLocked()
+}
+
+// notifyLocked wakes every waiter; s.mu must be held.
+func (s *Server) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// wait runs cond under s.mu after every change until it holds or timeout passes.
+func (s *Server) wait(timeout time.Duration, cond func() bool) bool {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		ok, changed := cond(), s.changed
+		s.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return false
+		case <-s.done:
+			return false
+		}
+	}
+}
+
+// nextLocked returns a fresh sequence number; s.mu must be held.
+func (s *Server) nextLocked() int {
+	s.seq++
+	return s.seq
+}
+
+// tsLocked returns a unique, increasing Slack timestamp; s.mu must be held.
+func (s *Server) tsLocked() string {
+	micro := 100 * s.nextLocked()
+	return fmt.Sprintf("%d.%06d", 1700000000+micro/1000000, micro%1000000)
+}
+
+func (s *Server) ts() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tsLocked()
+}
+
+func (s *Server) id(prefix string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fmt.Sprintf("%s%08d", prefix, s.nextLocked())
+}
+
+// writeJSON answers 200 with v as JSON, as Slack does even for {"ok":false}.
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// slackError answers {"ok":false,"error":code}.
+func slackError(w http.ResponseWriter, code string) {
+	writeJSON(w, map[string]any{"ok": false, "error": code})
+}
