@@ -1,0 +1,49 @@
+package bot
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// GroupCache caches user group members for a while: Slack's usergroups.users.list
+// is rate-limited (Tier 2) and membership changes rarely.
+type GroupCache struct {
+	src GroupMembers
+	ttl time.Duration
+
+	mu      sync.Mutex
+	entries map[string]groupEntry
+}
+
+type groupEntry struct {
+	members []string
+	at      time.Time
+}
+
+// NewGroupCache caches src for ttl.
+func NewGroupCache(src GroupMembers, ttl time.Duration) *GroupCache {
+	return &GroupCache{src: src, ttl: ttl, entries: map[string]groupEntry{}}
+}
+
+// Members returns cached members, refreshing them when older than the TTL. If a
+// refresh fails, the last known members are used rather than locking people out.
+func (c *GroupCache) Members(ctx context.Context, groupID string) ([]string, error) {
+	c.mu.Lock()
+	e, ok := c.entries[groupID]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < c.ttl {
+		return e.members, nil
+	}
+	members, err := c.src.Members(ctx, groupID)
+	if err != nil {
+		if ok {
+			return e.members, nil
+		}
+		return nil, err
+	}
+	c.mu.Lock()
+	c.entries[groupID] = groupEntry{members: members, at: time.Now()}
+	c.mu.Unlock()
+	return members, nil
+}
