@@ -1,0 +1,107 @@
+package slackbot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+
+	"github.com/slack-go/slack"
+
+	"github.com/bindtester/bindtester/bot"
+)
+
+// slashConversation answers a slash command: privately through its response_url,
+// publicly with a parent message and a thread, or all through the response_url
+// where the bot cannot post in the channel.
+type slashConversation struct {
+	a   *Adapter
+	cmd slack.SlashCommand
+}
+
+func (c *slashConversation) Private(ctx context.Context, text string) error {
+	return c.respond(ctx, text)
+}
+
+func (c *slashConversation) respond(ctx context.Context, text string) error {
+	return slack.PostWebhookCustomHTTPContext(ctx, c.cmd.ResponseURL, c.a.http,
+		&slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral})
+}
+
+// cannotPost are the errors that mean "answer privately instead".
+func cannotPost(err error) bool {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		err = errors.New(se.Err)
+	}
+	switch err.Error() {
+	case "not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cannot_dm_bot":
+		return true
+	}
+	return false
+}
+
+func (c *slashConversation) Open(ctx context.Context, text string) (bot.Thread, error) {
+	_, ts, err := c.a.api.PostMessageContext(ctx, c.cmd.ChannelID, slack.MsgOptionText(text, false))
+	if err != nil {
+		if !cannotPost(err) {
+			return nil, err
+		}
+		c.a.log.Info("slack: cannot post in the channel; answering through response_url", "channel", c.cmd.ChannelID, "error", err)
+		return &privateThread{c: c}, c.respond(ctx, text)
+	}
+	return &channelThread{a: c.a, channel: c.cmd.ChannelID, parentTS: ts, threadTS: ts}, nil
+}
+
+// mentionConversation answers an @mention inside the thread it was made in.
+type mentionConversation struct {
+	a                       *Adapter
+	channel, user, threadTS string
+}
+
+func (c *mentionConversation) Private(ctx context.Context, text string) error {
+	_, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(text, false), slack.MsgOptionTS(c.threadTS))
+	return err
+}
+
+func (c *mentionConversation) Open(ctx context.Context, text string) (bot.Thread, error) {
+	_, ts, err := c.a.api.PostMessageContext(ctx, c.channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(c.threadTS))
+	if err != nil {
+		return nil, err
+	}
+	return &channelThread{a: c.a, channel: c.channel, parentTS: ts, threadTS: c.threadTS}, nil
+}
+
+// channelThread is a status message (parentTS) and the thread under threadTS.
+type channelThread struct {
+	a                  *Adapter
+	channel            string
+	parentTS, threadTS string
+}
+
+func (t *channelThread) Reply(ctx context.Context, text string) error {
+	_, _, err := t.a.api.PostMessageContext(ctx, t.channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(t.threadTS))
+	return err
+}
+
+func (t *channelThread) Attach(ctx context.Context, f bot.File) error {
+	_, err := t.a.api.UploadFileContext(ctx, slack.UploadFileParameters{
+		Reader: bytes.NewReader(f.Data), FileSize: len(f.Data), Filename: f.Name, Title: f.Title,
+		InitialComment: f.Comment, Channel: t.channel, ThreadTimestamp: t.threadTS,
+	})
+	return err
+}
+
+func (t *channelThread) Update(ctx context.Context, text string) error {
+	_, _, _, err := t.a.api.UpdateMessageContext(ctx, t.channel, t.parentTS, slack.MsgOptionText(text, false))
+	return err
+}
+
+// privateThread answers through the response_url alone.
+type privateThread struct{ c *slashConversation }
+
+func (t *privateThread) Reply(ctx context.Context, text string) error { return t.c.respond(ctx, text) }
+
+// Attach cannot send a file through a response_url.
+func (t *privateThread) Attach(context.Context, bot.File) error { return bot.ErrCannotAttach }
+
+func (t *privateThread) Update(ctx context.Context, text string) error { return t.c.respond(ctx, text) }

@@ -1,0 +1,267 @@
+// Package slackbot connects the bot core to Slack over Socket Mode: one event
+// loop that acknowledges every envelope at once, then hands the work to a
+// bounded pool, and the Slack side of answering (parent message, thread replies,
+// ephemeral and response_url fallbacks). It holds no business rules.
+package slackbot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/bindtester/bindtester/bot"
+)
+
+// Handler is the bot core, as the adapter uses it.
+type Handler interface {
+	Handle(ctx context.Context, req bot.Request, conv bot.Conversation) error
+}
+
+// Config configures the Slack adapter.
+type Config struct {
+	BotToken string        // xoxb-…
+	AppToken string        // xapp-…, Socket Mode
+	APIURL   string        // default https://slack.com/api/ (must end with /)
+	Workers  int           // commands handled at once; default 8
+	Grace    time.Duration // how long in-flight work may finish after shutdown starts; default 20s
+	Log      *slog.Logger
+}
+
+// Adapter is the Slack side of the bot.
+type Adapter struct {
+	cfg     Config
+	api     *slack.Client
+	handler Handler
+	log     *slog.Logger
+	http    *http.Client
+
+	botUserID string
+	sem       chan struct{}
+	inflight  sync.WaitGroup
+	seen      *dedupe
+}
+
+// ErrAuth is returned by Run when Slack refuses the tokens for good.
+var ErrAuth = errors.New("slack refused the tokens")
+
+// New builds the adapter.
+func New(cfg Config) *Adapter {
+	if cfg.APIURL == "" {
+		cfg.APIURL = slack.APIURL
+	}
+	if !strings.HasSuffix(cfg.APIURL, "/") {
+		cfg.APIURL += "/"
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 20 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	// slack-go's default client has no timeout and 2 idle connections per host.
+	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
+	}}
+	api := slack.New(cfg.BotToken,
+		slack.OptionAppLevelToken(cfg.AppToken),
+		slack.OptionAPIURL(cfg.APIURL),
+		slack.OptionHTTPClient(hc),
+		slack.OptionRetry(3), // waits out 429s using Retry-After; after OptionHTTPClient on purpose
+		slack.OptionLog(slogWriter{cfg.Log}),
+		// OptionDebug is never set: slack-go's debug log prints tokens.
+	)
+	return &Adapter{cfg: cfg, api: api, log: cfg.Log, http: hc,
+		sem: make(chan struct{}, cfg.Workers), seen: newDedupe(10 * time.Minute)}
+}
+
+// API is the Slack Web API client, for lookups (user groups, locales).
+func (a *Adapter) API() *slack.Client { return a.api }
+
+// Run connects and serves until ctx is cancelled, then stops taking work, lets
+// in-flight commands finish within the grace period and returns nil. It returns
+// an error wrapping ErrAuth when Slack refuses the tokens (no point retrying).
+// handler is usually a *bot.Bot.
+func (a *Adapter) Run(ctx context.Context, handler Handler) error {
+	a.handler = handler
+	auth, err := a.api.AuthTestContext(ctx)
+	if err != nil {
+		return authError("SLACK_BOT_TOKEN", err)
+	}
+	a.botUserID = auth.UserID
+	a.log.Info("slack: authenticated", "bot_user", auth.UserID, "team", auth.TeamID)
+
+	sm := socketmode.New(a.api, socketmode.OptionLog(slogWriter{a.log}))
+	smCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- sm.RunContext(smCtx) }()
+
+	// Work outlives ctx by the grace period, so shutdown does not cut answers off.
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			a.drain(cancelWork)
+			return nil
+		case err := <-done:
+			if ctx.Err() != nil {
+				a.drain(cancelWork)
+				return nil
+			}
+			a.drain(cancelWork)
+			return authError("SLACK_APP_TOKEN", err)
+		case evt := <-sm.Events:
+			a.event(workCtx, sm, evt)
+		}
+	}
+}
+
+// authError says which token Slack refused, without showing it.
+func authError(variable string, err error) error {
+	msg := err.Error()
+	switch msg {
+	case "invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired", "not_allowed_token_type":
+		return fmt.Errorf("%w: %s was refused (%s); check it in your Slack app settings", ErrAuth, variable, msg)
+	}
+	return fmt.Errorf("slack: %w", err)
+}
+
+// drain waits for in-flight commands up to the grace period.
+func (a *Adapter) drain(cancelWork context.CancelFunc) {
+	finished := make(chan struct{})
+	go func() { a.inflight.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		a.log.Info("slack: stopped; all in-flight commands finished")
+	case <-time.After(a.cfg.Grace):
+		a.log.Warn("slack: grace period over; cancelling in-flight commands", "grace", a.cfg.Grace)
+		cancelWork()
+		<-finished
+	}
+}
+
+// event is the one place envelopes are read: ack first, then hand off.
+func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
+	if evt.Request != nil && evt.Request.EnvelopeID != "" {
+		if err := sm.Ack(*evt.Request); err != nil {
+			a.log.Warn("slack: ack failed", "type", evt.Type, "error", err)
+		}
+	}
+	switch evt.Type {
+	case socketmode.EventTypeConnecting:
+		a.log.Debug("slack: connecting")
+	case socketmode.EventTypeConnected:
+		a.log.Info("slack: connected")
+	case socketmode.EventTypeConnectionError:
+		a.log.Warn("slack: connection error; slack-go retries", "error", fmt.Sprint(evt.Data))
+	case socketmode.EventTypeDisconnect:
+		a.log.Info("slack: disconnect requested; reconnecting")
+	case socketmode.EventTypeErrorWriteFailed:
+		a.log.Warn("slack: write failed (an ack may be lost; Slack redelivers events)")
+	case socketmode.EventTypeSlashCommand:
+		cmd, ok := evt.Data.(slack.SlashCommand)
+		if !ok || !a.seen.first("slash:"+cmd.TriggerID) {
+			return
+		}
+		a.spawn(ctx, bot.Request{UserID: cmd.UserID, ChannelID: cmd.ChannelID, Text: cmd.Text}, &slashConversation{a: a, cmd: cmd})
+	case socketmode.EventTypeEventsAPI:
+		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
+		if !ok {
+			return
+		}
+		cb, _ := ev.Data.(*slackevents.EventsAPICallbackEvent)
+		m, ok := ev.InnerEvent.Data.(*slackevents.AppMentionEvent)
+		if !ok || cb == nil || m.BotID != "" || !a.seen.first("event:"+cb.EventID) {
+			return
+		}
+		thread := m.ThreadTimeStamp
+		if thread == "" {
+			thread = m.TimeStamp
+		}
+		a.spawn(ctx, bot.Request{UserID: m.User, ChannelID: m.Channel, Text: a.stripMention(m.Text)},
+			&mentionConversation{a: a, channel: m.Channel, user: m.User, threadTS: thread})
+	}
+}
+
+func (a *Adapter) spawn(ctx context.Context, req bot.Request, conv bot.Conversation) {
+	a.inflight.Add(1)
+	go func() {
+		defer a.inflight.Done()
+		select {
+		case a.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-a.sem }()
+		if err := a.handler.Handle(ctx, req, conv); err != nil {
+			a.log.Warn("command finished with errors", "user", req.UserID, "error", err)
+		}
+	}()
+}
+
+var mentionPattern = regexp.MustCompile(`<@[A-Z0-9]+(\|[^>]*)?>`)
+
+// stripMention removes the bot's own mention from an app_mention's text.
+func (a *Adapter) stripMention(text string) string {
+	return strings.TrimSpace(mentionPattern.ReplaceAllStringFunc(text, func(m string) string {
+		if strings.HasPrefix(m, "<@"+a.botUserID+">") || strings.HasPrefix(m, "<@"+a.botUserID+"|") {
+			return " "
+		}
+		return m
+	}))
+}
+
+// dedupe remembers keys for a while, so a redelivered envelope is handled once.
+type dedupe struct {
+	ttl  time.Duration
+	mu   sync.Mutex
+	keys map[string]time.Time
+}
+
+func newDedupe(ttl time.Duration) *dedupe { return &dedupe{ttl: ttl, keys: map[string]time.Time{}} }
+
+// first reports whether key is new; empty keys are always new.
+func (d *dedupe) first(key string) bool {
+	if strings.HasSuffix(key, ":") {
+		return true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	if len(d.keys) > 1000 {
+		for k, t := range d.keys {
+			if now.Sub(t) > d.ttl {
+				delete(d.keys, k)
+			}
+		}
+	}
+	if t, ok := d.keys[key]; ok && now.Sub(t) <= d.ttl {
+		return false
+	}
+	d.keys[key] = now
+	return true
+}
+
+// slogWriter routes slack-go's logger into slog (debug mode stays off).
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Output(_ int, s string) error {
+	w.log.Debug("slack-go: " + strings.TrimSpace(s))
+	return nil
+}
