@@ -1,0 +1,114 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/bindtester/bindtester/bot"
+	"github.com/bindtester/bindtester/wechat"
+	"github.com/bindtester/bindtester/wechat/wechattest"
+)
+
+// newWeChat builds the WeChat client for the configured credential mode.
+func newWeChat(s settings, log *slog.Logger) (*wechat.Client, error) {
+	t := wechat.NewTransport(wechat.Config{BaseURL: s.WeChatAPIBase, Timeout: s.WeChatTimeout, Logger: log})
+	var tokens wechat.TokenSource
+	switch s.Creds {
+	case credsSecret:
+		secrets := map[string]string{}
+		for _, a := range s.Policy.Apps {
+			secrets[a.ID] = s.AppSecret
+			if a.SecretEnv != "" {
+				secrets[a.ID] = s.getenv(a.SecretEnv)
+			}
+		}
+		tokens = wechat.NewTokenCache(wechat.StableTokens{T: t, Secret: func(appid string) (string, bool) {
+			v, ok := secrets[appid]
+			return v, ok && v != ""
+		}}, 0)
+	case credsComponent:
+		refresh := map[string]string{}
+		for _, a := range s.Policy.Apps {
+			refresh[a.ID] = s.Component.RefreshToken
+			if a.RefreshTokenEnv != "" {
+				refresh[a.ID] = s.getenv(a.RefreshTokenEnv)
+			}
+		}
+		var ticket wechat.TicketSource = wechat.TicketString(s.Component.Ticket)
+		if s.Component.TicketFile != "" {
+			ticket = wechat.TicketFile(s.Component.TicketFile)
+		}
+		tokens = wechat.NewTokenCache(wechat.NewComponentTokens(t, s.Component.AppID, s.Component.Secret, ticket,
+			wechat.NewMemoryRefreshTokens(refresh)), 0)
+	case credsService:
+		tokens = wechat.NewTokenCache(wechat.TokenService{T: t, URL: s.TokenService}, 0)
+	case credsStatic:
+		tokens = wechat.StaticTokens(s.AccessToken)
+	default:
+		return nil, fmt.Errorf("no WeChat credentials configured")
+	}
+	return wechat.NewClient(t, tokens), nil
+}
+
+// sandbox is an in-process fake WeChat for the console when no credentials are set.
+type sandbox struct {
+	fake   *wechattest.Server
+	client *wechat.Client
+	apps   []bot.App
+}
+
+// Sandbox WeChat IDs with a fixed outcome, so every explanation can be tried.
+var sandboxOutcomes = []struct {
+	id   string
+	code int
+}{
+	{"not_found_user", 85001},
+	{"too_many_apps", 85003},
+	{"busy_wechat", -1},
+	{"expired_token", 42001},
+	{"no_permission", 61007},
+}
+
+// newSandbox starts the fake and, when no app is configured, a demo app that the
+// console user may bind to.
+func newSandbox(s *settings, user string) *sandbox {
+	if s.Policy == nil {
+		s.Policy = &bot.Policy{Admins: []string{"U0ADMIN"}, Apps: []bot.App{{
+			ID: "wx0123456789abcdef", Name: "Demo Mini Program", Aliases: []string{"demo"},
+			Binders: []string{user}, Slots: 3,
+		}}}
+	}
+	fake := wechattest.NewServer()
+	const secret = "sandbox-secret"
+	for _, a := range s.Policy.Apps {
+		fake.AddApp(a.ID, secret)
+		fake.SetSlotLimit(a.ID, a.Slots)
+	}
+	for _, o := range sandboxOutcomes {
+		fake.SetOutcome(o.id, o.code)
+	}
+	sb := s.withCreds(credsSecret, secret)
+	sb.WeChatAPIBase = fake.URL
+	client, _ := newWeChat(sb, slog.New(slog.DiscardHandler))
+	return &sandbox{fake: fake, client: client, apps: s.Policy.Apps}
+}
+
+func (sb *sandbox) Close() { sb.fake.Close() }
+
+func (sb *sandbox) banner() string {
+	var ids []string
+	for _, o := range sandboxOutcomes {
+		ids = append(ids, fmt.Sprintf("%s (%d)", o.id, o.code))
+	}
+	a := sb.apps[0]
+	example := a.ID
+	if len(a.Aliases) > 0 {
+		example = a.Aliases[0]
+	}
+	return fmt.Sprintf(`*** SANDBOX: no WeChat credentials are set, so binds go to an in-process fake WeChat. ***
+Nothing leaves this machine. Set WECHAT_APP_SECRET (or another credential, see .env.example) to use the real one.
+Try: %s my_wechat_id   (%d slots; IDs with a fixed outcome: %s)
+Type help for usage, quit to leave.
+`, example, a.Slots, strings.Join(ids, ", "))
+}
