@@ -67,7 +67,7 @@ func announce(log interface{ Info(string, ...any) }, s settings) {
 
 func runConsole(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flagSet("console", stderr)
-	user := fs.String("user", "U0CONSOLE", "Slack user ID to act as")
+	user := fs.String("user", sandboxUser, "Slack user ID to act as")
 	channel := fs.String("channel", "C0CONSOLE", "channel ID the commands are typed in")
 	lang := fs.String("lang", "", "answer in en or zh (default BINDTESTER_LANG)")
 	if err := fs.Parse(args); err != nil {
@@ -83,7 +83,7 @@ func runConsole(ctx context.Context, args []string, getenv func(string) string, 
 	log := newLogger(s, stderr)
 	var wx bot.WeChat
 	if s.Creds == credsNone {
-		sb := newSandbox(&s, *user)
+		sb := newSandbox(&s)
 		defer sb.Close()
 		wx = sb.client
 		fmt.Fprint(stdout, sb.banner())

@@ -154,11 +154,19 @@ func TestConsolePermissions(t *testing.T) {
 			want: []string{"bound in #C0SHOP only"},
 		},
 		{
-			// The demo app is made for whoever runs the console (newSandbox: Binders: {user}).
-			name: "demo app: whoever runs the console may bind",
-			args: []string{"--user", "UOTHER"},
+			// The demo app lets the default console user bind and denies everyone else,
+			// so both sides of the policy can be tried.
+			name:    "demo app: another user is denied",
+			args:    []string{"--user", "UOTHER"},
+			line:    "demo my_wechat_id",
+			want:    []string{"[only you] You may not bind testers to *Demo Mini Program*", "@U0ADMIN"},
+			notWant: []string{"message 1"},
+		},
+		{
+			name: "demo app: the sandbox admin binds",
+			args: []string{"--user", "U0ADMIN"},
 			line: "demo my_wechat_id",
-			want: []string{"@UOTHER asked to bind `my***id`", "Done:"},
+			want: []string{"@U0ADMIN asked to bind `my***id`", "Done:"},
 		},
 		{
 			name:    "unknown app",

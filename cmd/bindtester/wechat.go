@@ -70,13 +70,19 @@ var sandboxOutcomes = []struct {
 	{"no_permission", 61007},
 }
 
-// newSandbox starts the fake and, when no app is configured, a demo app that the
-// console user may bind to.
-func newSandbox(s *settings, user string) *sandbox {
+// Sandbox users: the console's default user may bind to the demo app, the admin
+// may do anything, everyone else is denied.
+const (
+	sandboxUser  = "U0CONSOLE"
+	sandboxAdmin = "U0ADMIN"
+)
+
+// newSandbox starts the fake and, when no app is configured, the demo app.
+func newSandbox(s *settings) *sandbox {
 	if s.Policy == nil {
-		s.Policy = &bot.Policy{Admins: []string{"U0ADMIN"}, Apps: []bot.App{{
+		s.Policy = &bot.Policy{Admins: []string{sandboxAdmin}, Apps: []bot.App{{
 			ID: "wx0123456789abcdef", Name: "Demo Mini Program", Aliases: []string{"demo"},
-			Binders: []string{user}, Slots: 3,
+			Binders: []string{sandboxUser}, Slots: 3,
 		}}}
 	}
 	fake := wechattest.NewServer()
