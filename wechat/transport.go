@@ -3,6 +3,8 @@ package wechat
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -106,33 +108,33 @@ func (t *Transport) do(ctx context.Context, rq request) error {
 	}
 	body, ctype := resp.Body(), resp.Header().Get("Content-Type")
 	if resp.StatusCode() >= 300 {
-		return &TransportError{Kind: ErrHTTPStatus, Path: rq.path, Status: resp.StatusCode(), Detail: snippet(body)}
+		return &TransportError{Kind: ErrHTTPStatus, Path: rq.path, Status: resp.StatusCode(), Detail: describe(body, ctype)}
 	}
 	if rq.raw != nil && !strings.Contains(ctype, "json") && rq.raw(ctype, body) {
 		return nil
 	}
 	var st status
 	if err := json.Unmarshal(body, &st); err != nil {
-		return &TransportError{Kind: ErrBadResponse, Path: rq.path, Status: resp.StatusCode(), Detail: snippet(body), cause: err}
+		return &TransportError{Kind: ErrBadResponse, Path: rq.path, Status: resp.StatusCode(), Detail: describe(body, ctype), cause: errors.New("invalid JSON")}
 	}
 	if st.ErrCode != 0 {
 		return &Error{Code: st.ErrCode, Msg: st.ErrMsg, Path: rq.path}
 	}
 	if rq.out != nil {
 		if err := json.Unmarshal(body, rq.out); err != nil {
-			return &TransportError{Kind: ErrBadResponse, Path: rq.path, Detail: err.Error(), cause: err}
+			return &TransportError{Kind: ErrBadResponse, Path: rq.path, Detail: "unexpected JSON fields", cause: errors.New("unexpected JSON fields")}
 		}
 	}
 	return nil
 }
 
-// snippet is a short, printable excerpt of an unexpected body for error texts.
-func snippet(b []byte) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > 80 {
-		s = s[:80] + "…"
+// describe says what an unusable body was without quoting it: a body can echo
+// the request (a WeChat ID) or the URL (the access token).
+func describe(body []byte, ctype string) string {
+	if ctype == "" {
+		ctype = "no content type"
 	}
-	return s
+	return fmt.Sprintf("%d bytes of %s", len(body), ctype)
 }
 
 // withRetry runs attempt until it succeeds, fails permanently, runs out of attempts,
