@@ -1,0 +1,168 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bindtester/bindtester/bot"
+)
+
+const approvalCols = `id, app_id, wechat_masked, requester, thread_channel, thread_parent_ts, thread_ts,
+	duration, state, decided_by, decided_at, created_at, expires_at, prompts`
+
+// prompt is how a bot.MessageRef is kept in the prompts JSON column.
+type prompt struct {
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+}
+
+func promptsJSON(refs []bot.MessageRef) (string, error) {
+	ps := make([]prompt, len(refs))
+	for i, r := range refs {
+		ps[i] = prompt{Channel: r.Channel, TS: r.TS}
+	}
+	b, err := json.Marshal(ps)
+	return string(b), err
+}
+
+func scanApproval(row scanner) (bot.Approval, error) {
+	var a bot.Approval
+	var duration, decided, created, expires int64
+	var state, prompts string
+	err := row.Scan(&a.ID, &a.AppID, &a.WechatMasked, &a.Requester,
+		&a.Thread.Channel, &a.Thread.ParentTS, &a.Thread.ThreadTS,
+		&duration, &state, &a.DecidedBy, &decided, &created, &expires, &prompts)
+	if err != nil {
+		return bot.Approval{}, err
+	}
+	var ps []prompt
+	if err := json.Unmarshal([]byte(prompts), &ps); err != nil {
+		return bot.Approval{}, fmt.Errorf("approval %d prompts: %w", a.ID, err)
+	}
+	for _, p := range ps {
+		a.Prompts = append(a.Prompts, bot.MessageRef{Channel: p.Channel, TS: p.TS})
+	}
+	a.Duration, a.State = time.Duration(duration), bot.ApprovalState(state)
+	a.DecidedAt, a.CreatedAt, a.ExpiresAt = fromUnixNano(decided), fromUnixNano(created), fromUnixNano(expires)
+	return a, nil
+}
+
+// CreateApproval stores a as a new pending approval for wechatID and returns
+// it as stored; a.ID, a.State and the decision fields are ignored.
+func (s *SQLite) CreateApproval(ctx context.Context, a bot.Approval, wechatID string) (bot.Approval, error) {
+	if a.AppID == "" || wechatID == "" {
+		return bot.Approval{}, errors.New("create approval: no app or WeChat ID")
+	}
+	masked := a.WechatMasked
+	if masked == "" {
+		masked = bot.MaskWechatID(wechatID)
+	}
+	what := fmt.Sprintf("create approval for %s on %s", masked, a.AppID)
+	prompts, err := promptsJSON(a.Prompts)
+	if err != nil {
+		return bot.Approval{}, fmt.Errorf("%s: %w", what, err)
+	}
+	created, err := scanApproval(s.db.QueryRowContext(ctx, `INSERT INTO approvals
+		(app_id, wechat_hash, wechat_sealed, wechat_masked, requester, thread_channel, thread_parent_ts, thread_ts,
+		 duration, state, created_at, expires_at, prompts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+		RETURNING `+approvalCols,
+		a.AppID, s.seal.hash(wechatID), s.seal.seal(wechatID), masked, a.Requester,
+		a.Thread.Channel, a.Thread.ParentTS, a.Thread.ThreadTS,
+		int64(a.Duration), unixNano(a.CreatedAt), unixNano(a.ExpiresAt), prompts))
+	if err != nil {
+		return bot.Approval{}, fmt.Errorf("%s: %w", what, err)
+	}
+	return created, nil
+}
+
+// Approval returns approval id.
+func (s *SQLite) Approval(ctx context.Context, id int64) (bot.Approval, error) {
+	a, err := scanApproval(s.db.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE id = ?`, id))
+	if err != nil {
+		return bot.Approval{}, rowErr(fmt.Sprintf("approval %d", id), err)
+	}
+	return a, nil
+}
+
+// ApprovalWechatID unseals the WeChat ID of approval id.
+func (s *SQLite) ApprovalWechatID(ctx context.Context, id int64) (string, error) {
+	return s.sealedWechatID(ctx, "approvals", "approval", id)
+}
+
+// SetPrompts replaces the approval prompts posted for approval id.
+func (s *SQLite) SetPrompts(ctx context.Context, id int64, prompts []bot.MessageRef) error {
+	what := fmt.Sprintf("set prompts of approval %d", id)
+	js, err := promptsJSON(prompts)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE approvals SET prompts = ? WHERE id = ?`, js, id)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, bot.ErrNotFound)
+	}
+	return nil
+}
+
+// Decide moves pending approval id to state (approved, denied or expired),
+// decided by by at at. Only the first decision counts: decided is false, and
+// a holds that first decision, when the approval was no longer pending.
+func (s *SQLite) Decide(ctx context.Context, id int64, state bot.ApprovalState, by string, at time.Time) (a bot.Approval, decided bool, err error) {
+	what := fmt.Sprintf("decide approval %d", id)
+	switch state {
+	case bot.ApprovalApproved, bot.ApprovalDenied, bot.ApprovalExpired:
+	default:
+		return bot.Approval{}, false, fmt.Errorf("%s: %q is not a decision", what, state)
+	}
+	a, err = scanApproval(s.db.QueryRowContext(ctx, `UPDATE approvals
+		SET state = ?, decided_by = ?, decided_at = ?
+		WHERE id = ? AND state = 'pending'
+		RETURNING `+approvalCols,
+		string(state), by, unixNano(at), id))
+	switch {
+	case err == nil:
+		return a, true, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return bot.Approval{}, false, fmt.Errorf("%s: %w", what, err)
+	}
+	// Not pending (or missing). A decision is final, so this reads the first one.
+	a, err = s.Approval(ctx, id)
+	if err != nil {
+		return bot.Approval{}, false, fmt.Errorf("%s: %w", what, err)
+	}
+	return a, false, nil
+}
+
+// StaleApprovals lists pending approvals whose ExpiresAt is before now, oldest first.
+func (s *SQLite) StaleApprovals(ctx context.Context, now time.Time) ([]bot.Approval, error) {
+	const what = "list stale approvals"
+	rows, err := s.db.QueryContext(ctx, `SELECT `+approvalCols+` FROM approvals
+		WHERE state = 'pending' AND expires_at < ? ORDER BY expires_at, id`, unixNano(now))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var as []bot.Approval
+	for rows.Next() {
+		a, err := scanApproval(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		as = append(as, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return as, nil
+}

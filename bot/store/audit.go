@@ -1,0 +1,78 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/bindtester/bindtester/bot"
+)
+
+const insertEvent = `INSERT INTO events
+	(at, kind, actor, requester, channel, thread_ts, app_id, wechat_masked, userstr, errcode, detail, grant_id, approval_id)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// Record appends e to the audit log; e.ID is ignored (the store numbers events).
+func (s *SQLite) Record(ctx context.Context, e bot.Event) error {
+	if e.Kind == "" {
+		return errors.New("record event: no kind")
+	}
+	_, err := s.db.ExecContext(ctx, insertEvent,
+		unixNano(e.At), string(e.Kind), e.Actor, e.Requester, e.Channel, e.ThreadTS, e.AppID,
+		e.WechatMasked, e.UserStr, e.ErrCode, e.Detail, e.GrantID, e.ApprovalID)
+	if err != nil {
+		return fmt.Errorf("record %s event: %w", e.Kind, err)
+	}
+	return nil
+}
+
+// Events lists the events f selects, newest first.
+func (s *SQLite) Events(ctx context.Context, f bot.AuditFilter) ([]bot.Event, error) {
+	if f.Limit < 0 || f.Offset < 0 {
+		return nil, fmt.Errorf("list events: negative limit %d or offset %d", f.Limit, f.Offset)
+	}
+	var where []string
+	var args []any
+	if f.AppID != "" {
+		where = append(where, "app_id = ?")
+		args = append(args, f.AppID)
+	}
+	if f.User != "" {
+		where = append(where, "(actor = ? OR requester = ?)")
+		args = append(args, f.User, f.User)
+	}
+	q := `SELECT id, at, kind, actor, requester, channel, thread_ts, app_id, wechat_masked, userstr, errcode, detail, grant_id, approval_id
+		FROM events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = -1 // SQLite: no limit
+	}
+	q += " ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
+	args = append(args, limit, f.Offset)
+
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	var events []bot.Event
+	for rows.Next() {
+		var e bot.Event
+		var at int64
+		var kind string
+		if err := rows.Scan(&e.ID, &at, &kind, &e.Actor, &e.Requester, &e.Channel, &e.ThreadTS, &e.AppID,
+			&e.WechatMasked, &e.UserStr, &e.ErrCode, &e.Detail, &e.GrantID, &e.ApprovalID); err != nil {
+			return nil, fmt.Errorf("list events: %w", err)
+		}
+		e.At, e.Kind = fromUnixNano(at), bot.EventKind(kind)
+		events = append(events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	return events, nil
+}

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// applicationID marks the file as a bindtester store ("bind"), so Open refuses
+// another program's SQLite database instead of adding tables to it.
+const applicationID = 0x62696e64
+
+// migrations are the schema changes, in order: migration i (from 0) takes the
+// database from PRAGMA user_version i to i+1. Append new ones; never edit an
+// applied one.
+//
+// Times are unix nanoseconds in UTC, 0 for none. WeChat IDs are kept only as
+// wechat_sealed (AES-256-GCM) and found by wechat_hash (HMAC-SHA256, hex).
+var migrations = []string{
+	// 1: audit log, grants, approvals.
+	`
+CREATE TABLE events (
+	id            INTEGER PRIMARY KEY,
+	at            INTEGER NOT NULL,
+	kind          TEXT    NOT NULL,
+	actor         TEXT    NOT NULL,
+	requester     TEXT    NOT NULL,
+	channel       TEXT    NOT NULL,
+	thread_ts     TEXT    NOT NULL,
+	app_id        TEXT    NOT NULL,
+	wechat_masked TEXT    NOT NULL,
+	userstr       TEXT    NOT NULL,
+	errcode       INTEGER NOT NULL,
+	detail        TEXT    NOT NULL,
+	grant_id      INTEGER NOT NULL,
+	approval_id   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX events_at        ON events (at DESC, id DESC);
+CREATE INDEX events_app       ON events (app_id, at DESC);
+CREATE INDEX events_actor     ON events (actor, at DESC);
+CREATE INDEX events_requester ON events (requester, at DESC);
+
+CREATE TABLE grants (
+	id               INTEGER PRIMARY KEY,
+	app_id           TEXT    NOT NULL,
+	wechat_hash      TEXT    NOT NULL,
+	wechat_sealed    BLOB    NOT NULL,
+	wechat_masked    TEXT    NOT NULL,
+	userstr          TEXT    NOT NULL,
+	requester        TEXT    NOT NULL,
+	thread_channel   TEXT    NOT NULL,
+	thread_parent_ts TEXT    NOT NULL,
+	thread_ts        TEXT    NOT NULL,
+	created_at       INTEGER NOT NULL,
+	expires_at       INTEGER NOT NULL,
+	state            TEXT    NOT NULL CHECK (state IN ('active', 'ended')),
+	ended_at         INTEGER NOT NULL DEFAULT 0,
+	ended_by         TEXT    NOT NULL DEFAULT '',
+	warned_at        INTEGER NOT NULL DEFAULT 0,
+	attempts         INTEGER NOT NULL DEFAULT 0,
+	next_attempt     INTEGER NOT NULL DEFAULT 0,
+	last_error       TEXT    NOT NULL DEFAULT ''
+) STRICT;
+-- At most one active grant per WeChat account and app; FindGrant and the
+-- SaveGrant upsert look it up by (app_id, wechat_hash, state = 'active').
+CREATE UNIQUE INDEX grants_active ON grants (app_id, wechat_hash) WHERE state = 'active';
+CREATE INDEX grants_expiry ON grants (state, expires_at);
+
+CREATE TABLE approvals (
+	id               INTEGER PRIMARY KEY,
+	app_id           TEXT    NOT NULL,
+	wechat_hash      TEXT    NOT NULL,
+	wechat_sealed    BLOB    NOT NULL,
+	wechat_masked    TEXT    NOT NULL,
+	requester        TEXT    NOT NULL,
+	thread_channel   TEXT    NOT NULL,
+	thread_parent_ts TEXT    NOT NULL,
+	thread_ts        TEXT    NOT NULL,
+	duration         INTEGER NOT NULL,
+	state            TEXT    NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'expired')),
+	decided_by       TEXT    NOT NULL DEFAULT '',
+	decided_at       INTEGER NOT NULL DEFAULT 0,
+	created_at       INTEGER NOT NULL,
+	expires_at       INTEGER NOT NULL,
+	prompts          TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(prompts))
+) STRICT;
+CREATE INDEX approvals_expiry ON approvals (state, expires_at);
+CREATE INDEX approvals_wechat ON approvals (app_id, wechat_hash, state);
+`,
+}
+
+// migrate checks that the file is a bindtester store (or empty) and applies
+// the migrations it lacks, each in its own transaction. It is a no-op on an
+// up-to-date store, and safe against another process migrating at the same
+// time: transactions are immediate, and the version is re-read inside each.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var appID, version, objects int
+	if err := db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return fmt.Errorf("read application_id: %w", err)
+	}
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
+		return fmt.Errorf("read schema: %w", err)
+	}
+	switch {
+	case appID != applicationID && (appID != 0 || objects > 0):
+		return fmt.Errorf("not a bindtester store (it is another program's SQLite database); choose another store path")
+	case version > len(migrations):
+		return fmt.Errorf("schema version %d is newer than this bindtester knows (%d); run a newer release or restore a backup", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		if err := applyMigration(ctx, db, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyMigration applies migrations[v] if the store is still at version v.
+func applyMigration(ctx context.Context, db *sql.DB, v int) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migration %d: %w", v+1, err)
+	}
+	defer tx.Rollback()
+	var current int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return fmt.Errorf("migration %d: %w", v+1, err)
+	}
+	if current != v {
+		return nil // another process got here first
+	}
+	stmts := []string{
+		migrations[v],
+		fmt.Sprintf("PRAGMA application_id = %d", applicationID),
+		fmt.Sprintf("PRAGMA user_version = %d", v+1),
+	}
+	for _, stmt := range stmts {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migration %d: commit: %w", v+1, err)
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+// Package store keeps the bot's memory — the audit log, the time-bound grants
+// and the pending approvals of package bot — in one embedded SQLite file
+// (modernc.org/sqlite: pure Go, so the binary stays static).
+//
+// It lives apart from bot because it is the one place that knows SQL, file
+// layout and encryption at rest: WeChat IDs are sealed with AES-256-GCM and
+// found by an HMAC-SHA256 keyed hash, so the database file never holds one in
+// plain text. Losing the key loses the ability to read them back.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bindtester/bindtester/bot"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// SQLite is a bot.Store on one SQLite database file. It is safe for
+// concurrent use.
+type SQLite struct {
+	db   *sql.DB
+	path string
+	seal *sealer
+}
+
+var _ bot.Store = (*SQLite)(nil)
+
+// Open opens (creating it if missing) the store at path, checks it, brings its
+// schema up to date and returns it. key is the 32-byte store key that seals
+// and finds WeChat IDs (see LoadOrCreateKey and ParseKey); opening existing
+// data with another key succeeds, but its WeChat IDs can then be neither
+// found nor unsealed.
+//
+// Every connection runs in WAL mode with foreign keys on, a 5 s busy timeout
+// and immediate transactions. The pool holds a single connection: the bot
+// writes a few rows a minute, and one connection serializes this process's
+// reads and writes so no statement ever meets SQLITE_BUSY from its own
+// process; the busy timeout and immediate transactions cover other processes
+// (the admin subcommands) on the same file.
+func Open(ctx context.Context, path string, key []byte) (*SQLite, error) {
+	if path == "" {
+		return nil, errors.New("open store: no database path given")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	seal, err := newSealer(key)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
+	if err := checkWritable(abs); err != nil {
+		return nil, err
+	}
+
+	db, err := sql.Open("sqlite", dsn(abs))
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", abs, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+
+	s := &SQLite{db: db, path: abs, seal: seal}
+	if err := s.check(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, openError(abs, err)
+	}
+	return s, nil
+}
+
+// Close closes the database; SQLite checkpoints the WAL into the main file.
+func (s *SQLite) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// dsn is the modernc.org/sqlite data source name for the file at abs. The
+// file: URI form escapes any '?' or '#' in the path; the driver runs the
+// underscore parameters on every new pooled connection.
+func dsn(abs string) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Set("_txlock", "immediate")
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
+	if !strings.HasPrefix(u.Path, "/") { // Windows: C:/x → /C:/x
+		u.Path = "/" + u.Path
+	}
+	return u.String()
+}
+
+// checkWritable reports, naming the path, a missing or read-only directory or
+// file: SQLite needs to write the database and create path-wal and path-shm
+// beside it, and its own errors ("unable to open database file") do not say which.
+func checkWritable(abs string) error {
+	dir := filepath.Dir(abs)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("open store %s: directory %s does not exist; create it (writable by this user) or choose another store path", abs, dir)
+	case err != nil:
+		return fmt.Errorf("open store %s: directory %s: %w", abs, dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("open store %s: %s is not a directory; choose another store path", abs, dir)
+	}
+	probe, err := os.CreateTemp(dir, ".bindtester-write-check-*")
+	if err != nil {
+		return fmt.Errorf("open store %s: directory %s is not writable (SQLite creates the database and its -wal and -shm files there); fix its permissions or choose another store path: %w", abs, dir, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+
+	fi, err = os.Stat(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("open store %s: %w", abs, err)
+	case fi.IsDir():
+		return fmt.Errorf("open store %s: it is a directory, not a database file; choose another store path", abs)
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open store %s: the database file is not writable; fix its permissions: %w", abs, err)
+	}
+	return f.Close()
+}
+
+// check connects, making sure the file is a healthy SQLite database in WAL mode.
+func (s *SQLite) check(ctx context.Context) error {
+	var mode string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return openError(s.path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("open store %s: journal mode is %q, not WAL; put the database on a local file system", s.path, mode)
+	}
+
+	rows, err := s.db.QueryContext(ctx, "PRAGMA quick_check")
+	if err != nil {
+		return openError(s.path, err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return openError(s.path, err)
+		}
+		if line != "ok" && len(problems) < 5 {
+			problems = append(problems, strings.ReplaceAll(line, "\n", "; "))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return openError(s.path, err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("store %s is corrupt (quick_check: %s); move it aside and restore a backup, or start with an empty store", s.path, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// openError explains the SQLite errors that mean the file itself is wrong.
+func openError(path string, err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT:
+			return fmt.Errorf("store %s is not a SQLite database or is corrupt; move it aside and restore a backup, or start with an empty store: %w", path, err)
+		case sqlite3.SQLITE_CANTOPEN:
+			return fmt.Errorf("cannot open store %s; check that its directory exists and is writable: %w", path, err)
+		case sqlite3.SQLITE_READONLY, sqlite3.SQLITE_PERM:
+			return fmt.Errorf("store %s is read-only; fix the permissions of the file and its directory: %w", path, err)
+		}
+	}
+	return fmt.Errorf("open store %s: %w", path, err)
+}
+
+// Times are stored as UTC unix nanoseconds; 0 is the zero time.Time.
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// rowErr wraps err for what, turning sql.ErrNoRows into bot.ErrNotFound.
+func rowErr(what string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		err = bot.ErrNotFound
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
