@@ -18,6 +18,8 @@ import (
 // WeChat is what the bot needs of the WeChat client.
 type WeChat interface {
 	BindTester(ctx context.Context, appid, wechatid string) (wechat.BindResult, error)
+	UnbindTester(ctx context.Context, appid string, who wechat.Tester) error
+	Experiencers(ctx context.Context, appid string) ([]string, error)
 	TrialQRCode(ctx context.Context, appid, path string) (wechat.QRCode, error)
 }
 
@@ -32,6 +34,7 @@ type Request struct {
 	ChannelID string
 	Text      string // what follows /bindtester or the bot's mention
 	Locale    string // optional; otherwise asked of Locales
+	Admin     bool   // the command line's explicit --admin: permission checks are skipped
 }
 
 // Conversation is how the bot answers one request; adapters implement it.
@@ -49,6 +52,39 @@ type Thread interface {
 	Attach(ctx context.Context, f File) error
 	// Update replaces the status message with a one-line summary.
 	Update(ctx context.Context, text string) error
+	// Ref says where the thread is, so later news (approvals, expiry) can go there.
+	Ref() ThreadRef
+}
+
+// Messenger sends news outside a request: DMs, replies in a thread answered
+// earlier, and approval prompts with Approve and Deny buttons. Adapters implement it.
+type Messenger interface {
+	DM(ctx context.Context, userID, text string) error
+	// Reopen returns the thread at ref (ref.Channel is never empty).
+	Reopen(ref ThreadRef) Thread
+	// Prompt posts p to a channel, or to a user by DM, and says where it landed.
+	Prompt(ctx context.Context, to string, p Prompt) (MessageRef, error)
+	// Edit replaces a prompt's text and removes its buttons.
+	Edit(ctx context.Context, ref MessageRef, text string) error
+}
+
+// Prompt is an approval request: text and two buttons whose clicks come back
+// as Click{Action: ActionApprove or ActionDeny, Value: Value}.
+type Prompt struct {
+	Text, Approve, Deny, Value string
+}
+
+// Button actions of a Prompt.
+const (
+	ActionApprove = "approve"
+	ActionDeny    = "deny"
+)
+
+// Click is a person pressing a prompt's button.
+type Click struct {
+	UserID string
+	Action string // ActionApprove or ActionDeny
+	Value  string // Prompt.Value
 }
 
 // File is an attachment, such as the trial QR code.
@@ -57,19 +93,39 @@ type File struct {
 	Data                 []byte
 }
 
+// noMessenger stands in where nothing can be sent unprompted: each send fails.
+type noMessenger struct{}
+
+var errNoMessenger = errors.New("no messenger: cannot send news outside a request")
+
+func (noMessenger) DM(context.Context, string, string) error { return errNoMessenger }
+func (noMessenger) Reopen(ThreadRef) Thread {
+	return dmThread{b: &Bot{o: Options{Messenger: noMessenger{}}}}
+}
+func (noMessenger) Prompt(context.Context, string, Prompt) (MessageRef, error) {
+	return MessageRef{}, errNoMessenger
+}
+func (noMessenger) Edit(context.Context, MessageRef, string) error { return errNoMessenger }
+
+// App finds a configured app by appid or alias.
+func (b *Bot) App(key string) (*App, bool) { return b.o.Policy.App(key) }
+
 // ErrCannotAttach is what Thread.Attach returns where files cannot be shown
 // (an answer through a slash command's response_url).
 var ErrCannotAttach = errors.New("cannot attach files here")
 
 // Options configures a Bot.
 type Options struct {
-	Policy  *Policy
-	WeChat  WeChat
-	Groups  GroupMembers // user group lookups (cache them: see GroupCache)
-	Locales Locales      // may be nil
-	Lang    Lang         // default language
-	Log     *slog.Logger
-	Timeout time.Duration // for the WeChat part of one request; default 30s
+	Policy    *Policy
+	WeChat    WeChat
+	Groups    GroupMembers // user group lookups (cache them: see GroupCache)
+	Locales   Locales      // may be nil
+	Lang      Lang         // default language
+	Log       *slog.Logger
+	Timeout   time.Duration // for the WeChat part of one request; default 30s
+	Store     Store         // audit, grants, approvals
+	Messenger Messenger     // DMs, approval prompts, news in earlier threads
+	Now       func() time.Time
 }
 
 // Bot handles commands.
@@ -86,15 +142,36 @@ func New(o Options) *Bot {
 	if o.Timeout <= 0 {
 		o.Timeout = 30 * time.Second
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Messenger == nil {
+		o.Messenger = noMessenger{}
+	}
+	for i := range o.Policy.Apps {
+		o.Policy.Apps[i].withDefaults()
+	}
 	return &Bot{o: o}
 }
 
 func (b *Bot) lang(ctx context.Context, req Request) Lang {
 	loc := req.Locale
-	if loc == "" && b.o.Locales != nil {
-		loc = b.o.Locales.Locale(ctx, req.UserID)
+	if loc == "" {
+		return b.userLang(ctx, req.UserID)
 	}
 	return ParseLang(loc, b.o.Lang)
+}
+
+// userLang is the language of someone the bot writes to unprompted.
+func (b *Bot) userLang(ctx context.Context, user string) Lang {
+	if b.o.Locales == nil || user == "" {
+		return b.o.Lang
+	}
+	return ParseLang(b.o.Locales.Locale(ctx, user), b.o.Lang)
+}
+
+func (b *Bot) who(req Request) Who {
+	return Who{UserID: req.UserID, ChannelID: req.ChannelID, Admin: req.Admin}
 }
 
 // Handle runs one command to the end, answering through conv. The returned error
@@ -108,18 +185,29 @@ func (b *Bot) Handle(ctx context.Context, req Request, conv Conversation) error 
 			ue.Key = "usage.missing_wechatid" // an alias alone: the WeChat ID is missing
 		}
 		b.o.Log.Info("usage error", "user", req.UserID, "problem", ue.Key)
-		return conv.Private(ctx, l.T(ue.Key, Escape(ue.Arg))+"\n"+l.T("usage.see_help"))
+		text := l.T(ue.Key) // usage.testers and usage.unbind quote nothing
+		if ue.Arg != "" {
+			text = l.T(ue.Key, Escape(ue.Arg))
+		}
+		return conv.Private(ctx, text+"\n"+l.T("usage.see_help"))
 	}
 	switch cmd.Verb {
 	case VerbBind:
 		return b.bind(ctx, l, req, cmd, conv)
-	default:
-		return conv.Private(ctx, b.help(ctx, l, req))
+	case VerbUnbind:
+		return b.unbind(ctx, l, req, cmd, conv)
+	case VerbTesters:
+		return b.testers(ctx, l, req, cmd, conv)
+	case VerbMine:
+		return b.mine(ctx, l, req, conv)
+	case VerbAudit:
+		return b.auditCommand(ctx, l, req, cmd, conv)
 	}
+	return conv.Private(ctx, b.help(ctx, l, req))
 }
 
 func (b *Bot) help(ctx context.Context, l Lang, req Request) string {
-	apps, admin, lookupErr := b.o.Policy.BindableApps(ctx, b.o.Groups, Who{UserID: req.UserID, ChannelID: req.ChannelID})
+	apps, admin, lookupErr := b.o.Policy.BindableApps(ctx, b.o.Groups, b.who(req))
 	example := "wx1234567890abcdef"
 	if len(apps) > 0 {
 		example = apps[0].ID
@@ -141,8 +229,12 @@ func (b *Bot) help(ctx context.Context, l Lang, req Request) string {
 		}
 		lines = append(lines, l.T("usage.apps", strings.Join(names, ", ")))
 	}
+	lines = append(lines, l.T("help.mine"))
+	if len(apps) > 0 {
+		lines = append(lines, l.T("help.testers"))
+	}
 	if admin {
-		lines = append(lines, l.T("usage.admin"))
+		lines = append(lines, l.T("usage.admin"), l.T("help.admin"))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -154,77 +246,31 @@ func appLabel(a *App) string {
 }
 
 // admins names whom to ask, as Slack mentions.
-func (b *Bot) admins(l Lang) string {
-	if len(b.o.Policy.Admins) == 0 {
+func (b *Bot) admins(l Lang) string { return mentions(l, b.o.Policy.Admins) }
+
+// mentions names people and user groups as Slack mentions.
+func mentions(l Lang, ids []string) string {
+	if len(ids) == 0 {
 		return l.T("admins.none")
 	}
-	m := make([]string, len(b.o.Policy.Admins))
-	for i, id := range b.o.Policy.Admins {
+	m := make([]string, len(ids))
+	for i, id := range ids {
 		m[i] = mention(id)
 	}
 	return strings.Join(m, ", ")
 }
 
 func mention(id string) string {
+	if id == "" {
+		return "bindtester"
+	}
+	if !isSlackID(id) {
+		return Escape(id) // the command line's "cli-admin": not a Slack user
+	}
 	if isGroupID(id) {
 		return "<!subteam^" + id + ">"
 	}
 	return "<@" + id + ">"
-}
-
-func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv Conversation) error {
-	app, ok := b.o.Policy.App(cmd.App)
-	if !ok {
-		key := "app.unknown"
-		if IsAppID(cmd.App) {
-			key = "app.unknown_appid"
-		}
-		b.o.Log.Info("unknown app", "user", req.UserID, "app", cmd.App)
-		return conv.Private(ctx, l.T(key, Escape(cmd.App), b.help(ctx, l, req)))
-	}
-	masked := MaskWechatID(cmd.WechatID)
-	log := b.o.Log.With("user", req.UserID, "channel", req.ChannelID, "app", app.ID, "wechatid", masked)
-	d := b.o.Policy.CanBind(ctx, b.o.Groups, Who{UserID: req.UserID, ChannelID: req.ChannelID}, app)
-	if !d.Allowed {
-		log.Info("bind denied", "reason", int(d.Reason))
-		return conv.Private(ctx, b.denial(l, d, app))
-	}
-
-	thread, err := conv.Open(ctx, l.T("parent.working", req.UserID, masked, Escape(app.Name), app.ID))
-	if err != nil {
-		log.Error("could not post the status message", "error", err)
-		return err
-	}
-	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
-	defer cancel()
-	res, err := b.o.WeChat.BindTester(wctx, app.ID, cmd.WechatID)
-	if err != nil {
-		log.Warn("bind failed", "error", err)
-		reply, short := b.explain(l, app, masked, err)
-		// The WeChat failure is explained and logged; only answering failures go up.
-		return errors.Join(thread.Reply(ctx, reply),
-			thread.Update(ctx, l.T("summary.failed", req.UserID, masked, Escape(app.Name), short)))
-	}
-	log.Info("bound", "already", res.AlreadyBound)
-	text := l.T("bind.ok", masked, Escape(app.Name))
-	if res.AlreadyBound {
-		text = l.T("bind.already", masked, Escape(app.Name))
-	}
-	var errs []error
-	qr, qerr := b.o.WeChat.TrialQRCode(wctx, app.ID, app.QRPath)
-	if qerr != nil {
-		log.Warn("no trial QR code", "error", qerr)
-		errs = append(errs, thread.Reply(ctx, text+"\n"+l.T("bind.open_no_qr", masked)))
-	} else {
-		errs = append(errs, thread.Reply(ctx, text+"\n"+l.T("bind.open_qr", masked)))
-		err := thread.Attach(ctx, File{Name: app.ID + "-trial.jpg", Title: l.T("bind.qr_title", app.Name), Data: qr.Image})
-		if errors.Is(err, ErrCannotAttach) {
-			err = thread.Reply(ctx, l.T("bind.qr_elsewhere"))
-		}
-		errs = append(errs, err)
-	}
-	errs = append(errs, thread.Update(ctx, l.T("summary.ok", req.UserID, masked, Escape(app.Name))))
-	return errors.Join(errs...)
 }
 
 func (b *Bot) denial(l Lang, d Decision, app *App) string {

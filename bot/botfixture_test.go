@@ -1,17 +1,21 @@
 package bot_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode"
 
 	"github.com/bindtester/bindtester/bot"
+	"github.com/bindtester/bindtester/bot/store"
 	"github.com/bindtester/bindtester/wechat"
 	"github.com/bindtester/bindtester/wechat/wechattest"
 )
@@ -55,14 +59,24 @@ func testPolicy() *bot.Policy {
 	}
 }
 
-// fixture is a fake WeChat plus everything needed to build a Bot on the real client.
+// fixture is a fake WeChat, a real SQLite store, a recording Messenger and a
+// controllable clock: everything needed to build a Bot on the real client.
 type fixture struct {
+	t       testing.TB
 	fake    *wechattest.Server
 	groups  *mapGroups
 	policy  *bot.Policy
 	baseURL string // where the client sends requests; fake.URL unless a test changes it
 	maxTry  int    // wechat.Config.MaxAttempts; 0 for the default
+	dbPath  string
+	key     []byte
+	store   *store.SQLite
+	msgr    *recMessenger
+	clock   *clock
 }
+
+// testKey is the store key of every fixture: 32 bytes.
+var testKey = bytes.Repeat([]byte{0x5a}, store.KeySize)
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
@@ -71,27 +85,82 @@ func newFixture(t testing.TB) *fixture {
 	for id, s := range secrets {
 		fake.AddApp(id, s)
 	}
-	return &fixture{
+	f := &fixture{
+		t:       t,
 		fake:    fake,
 		groups:  newMapGroups(map[string][]string{"SQA": {"UCAROL"}}),
 		policy:  testPolicy(),
 		baseURL: fake.URL,
+		dbPath:  filepath.Join(t.TempDir(), "bot.db"),
+		key:     testKey,
+		msgr:    newRecMessenger(),
+		clock:   newClock(time.Now().UTC().Truncate(time.Second)),
 	}
+	f.store = openStore(t, f.dbPath, f.key)
+	return f
 }
 
-// bot builds a Bot on the real WeChat client (stable_token tokens, cached);
-// mods adjust its options.
-func (f *fixture) bot(mods ...func(*bot.Options)) *bot.Bot {
+// openStore opens the real SQLite store at path and closes it when the test ends.
+func openStore(t testing.TB, path string, key []byte) *store.SQLite {
+	t.Helper()
+	s, err := store.Open(context.Background(), path, key)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// restart closes the store and opens the same file again with the same key,
+// as a new process would; bots built afterwards use the new store.
+func (f *fixture) restart() {
+	f.t.Helper()
+	if err := f.store.Close(); err != nil {
+		f.t.Fatalf("close store: %v", err)
+	}
+	f.store = openStore(f.t, f.dbPath, f.key)
+}
+
+// client is the real WeChat client on the fake (stable_token tokens, cached).
+func (f *fixture) client() *wechat.Client {
 	tr := wechat.NewTransport(wechat.Config{BaseURL: f.baseURL, Backoff: time.Millisecond, MaxAttempts: f.maxTry})
 	tokens := wechat.NewTokenCache(wechat.StableTokens{T: tr, Secret: func(appid string) (string, bool) {
 		s, ok := secrets[appid]
 		return s, ok
 	}}, 0)
-	o := bot.Options{Policy: f.policy, WeChat: wechat.NewClient(tr, tokens), Groups: f.groups}
+	return wechat.NewClient(tr, tokens)
+}
+
+// bot builds a Bot on the real WeChat client, the fixture's store, Messenger
+// and clock; mods adjust its options.
+func (f *fixture) bot(mods ...func(*bot.Options)) *bot.Bot {
+	o := bot.Options{Policy: f.policy, WeChat: f.client(), Groups: f.groups,
+		Store: f.store, Messenger: f.msgr, Now: f.clock.Now}
 	for _, m := range mods {
 		m(&o)
 	}
 	return bot.New(o)
+}
+
+// clock is a settable time source for Options.Now.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	return c.t
 }
 
 // tokensSeen lists every access token the fake was sent.
@@ -118,11 +187,20 @@ type recConv struct {
 	mu        sync.Mutex
 	privates  []string
 	opens     []string
+	refs      []bot.ThreadRef // of each thread Open returned
 	replies   []string
 	attaches  []bot.File
 	updates   []string
 	openErr   error // returned by Open
 	attachErr error // returned by Attach
+}
+
+// threadSeq numbers the threads recConv opens, so every Open has its own ref.
+var threadSeq atomic.Int64
+
+func nextRef() bot.ThreadRef {
+	ts := fmt.Sprintf("1700000000.%06d", threadSeq.Add(1))
+	return bot.ThreadRef{Channel: "CTEST", ParentTS: ts, ThreadTS: ts}
 }
 
 func (c *recConv) Private(_ context.Context, text string) error {
@@ -139,10 +217,27 @@ func (c *recConv) Open(_ context.Context, text string) (bot.Thread, error) {
 	if c.openErr != nil {
 		return nil, c.openErr
 	}
-	return recThread{c}, nil
+	ref := nextRef()
+	c.refs = append(c.refs, ref)
+	return recThread{c, ref}, nil
 }
 
-type recThread struct{ c *recConv }
+// ref is the ref of the thread opened n-th (from 0).
+func (c *recConv) ref(n int) bot.ThreadRef {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n >= len(c.refs) {
+		return bot.ThreadRef{}
+	}
+	return c.refs[n]
+}
+
+type recThread struct {
+	c   *recConv
+	ref bot.ThreadRef
+}
+
+func (th recThread) Ref() bot.ThreadRef { return th.ref }
 
 func (th recThread) Reply(_ context.Context, text string) error {
 	th.c.mu.Lock()
@@ -247,3 +342,145 @@ func wantNotContains(t testing.TB, what, got string, frags ...string) {
 		}
 	}
 }
+
+// recMessenger is a Messenger that records DMs, what is said in reopened
+// threads, approval prompts (with their Value) and prompt edits.
+type recMessenger struct {
+	mu      sync.Mutex
+	dms     []sentDM
+	thread  []threadPost
+	prompts []sentPrompt
+	edits   []promptEdit
+	seq     int
+}
+
+type sentDM struct{ User, Text string }
+
+// threadPost is one thing said in a reopened thread: a reply, an update of
+// its status message, or an attachment (Text is then the file name).
+type threadPost struct {
+	Ref  bot.ThreadRef
+	Kind string // "reply", "update" or "attach"
+	Text string
+}
+
+type sentPrompt struct {
+	To     string
+	Prompt bot.Prompt
+	Ref    bot.MessageRef
+}
+
+type promptEdit struct {
+	Ref  bot.MessageRef
+	Text string
+}
+
+func newRecMessenger() *recMessenger { return &recMessenger{} }
+
+func (m *recMessenger) DM(_ context.Context, userID, text string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.dms = append(m.dms, sentDM{userID, text})
+	return nil
+}
+
+func (m *recMessenger) Reopen(ref bot.ThreadRef) bot.Thread { return msgThread{m, ref} }
+
+func (m *recMessenger) Prompt(_ context.Context, to string, p bot.Prompt) (bot.MessageRef, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.seq++
+	ch := to
+	if strings.HasPrefix(to, "U") || strings.HasPrefix(to, "W") {
+		ch = "D" + to[1:] // a DM lands in the user's direct message channel
+	}
+	ref := bot.MessageRef{Channel: ch, TS: fmt.Sprintf("1800000000.%06d", m.seq)}
+	m.prompts = append(m.prompts, sentPrompt{to, p, ref})
+	return ref, nil
+}
+
+func (m *recMessenger) Edit(_ context.Context, ref bot.MessageRef, text string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.edits = append(m.edits, promptEdit{ref, text})
+	return nil
+}
+
+func (m *recMessenger) post(p threadPost) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.thread = append(m.thread, p)
+}
+
+// dmsTo lists the DMs sent to user.
+func (m *recMessenger) dmsTo(user string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, d := range m.dms {
+		if d.User == user {
+			out = append(out, d.Text)
+		}
+	}
+	return out
+}
+
+func (m *recMessenger) allDMs() []sentDM {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.dms)
+}
+
+// in lists what of kind was said in the reopened thread at ref.
+func (m *recMessenger) in(ref bot.ThreadRef, kind string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for _, p := range m.thread {
+		if p.Ref == ref && p.Kind == kind {
+			out = append(out, p.Text)
+		}
+	}
+	return out
+}
+
+func (m *recMessenger) threadPosts() []threadPost {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.thread)
+}
+
+func (m *recMessenger) sentPrompts() []sentPrompt {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.prompts)
+}
+
+func (m *recMessenger) promptEdits() []promptEdit {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.edits)
+}
+
+// msgThread is a thread reopened through the recMessenger.
+type msgThread struct {
+	m   *recMessenger
+	ref bot.ThreadRef
+}
+
+func (th msgThread) Reply(_ context.Context, text string) error {
+	th.m.post(threadPost{th.ref, "reply", text})
+	return nil
+}
+
+func (th msgThread) Attach(_ context.Context, f bot.File) error {
+	th.m.post(threadPost{th.ref, "attach", f.Name})
+	return nil
+}
+
+func (th msgThread) Update(_ context.Context, text string) error {
+	th.m.post(threadPost{th.ref, "update", text})
+	return nil
+}
+
+func (th msgThread) Ref() bot.ThreadRef { return th.ref }

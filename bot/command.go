@@ -3,22 +3,32 @@ package bot
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Verb is what a command asks for.
 type Verb int
 
 const (
-	VerbHelp Verb = iota
-	VerbBind
+	VerbHelp    Verb = iota
+	VerbBind         // <app> <wechat-id> [for <duration>]
+	VerbUnbind       // unbind <app> <wechat-id | #grant>
+	VerbTesters      // testers <app>
+	VerbMine         // mine
+	VerbAudit        // audit [app] [<@user>] [page N]
 )
 
 // Command is a parsed /bindtester line.
 type Command struct {
 	Verb     Verb
-	App      string // appid or alias, as typed
-	WechatID string
+	App      string        // appid or alias, as typed
+	WechatID string        // bind, unbind
+	GrantID  int64         // unbind #N
+	Duration time.Duration // bind "for 3d"; 0 for the app's default
+	User     string        // audit: a Slack user ID
+	Page     int           // audit: 1-based
 }
 
 // UsageError says why a command line could not be understood; Key picks the
@@ -34,6 +44,9 @@ var (
 	appIDPattern    = regexp.MustCompile(`^wx[0-9a-f]{16}$`)
 	wechatIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{5,19}$`)
 	aliasPattern    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
+	grantPattern    = regexp.MustCompile(`^#([0-9]{1,18})$`)
+	userRefPattern  = regexp.MustCompile(`^(?:<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|([UW][A-Z0-9]{2,}))$`)
+	durationPattern = regexp.MustCompile(`^([0-9]{1,4})(h|d|w)$`)
 )
 
 // IsAppID reports whether s is shaped like a Mini Program appid.
@@ -43,9 +56,33 @@ func IsAppID(s string) bool { return appIDPattern.MatchString(s) }
 // characters, starting with a letter; letters, digits, _ and - (wxid_… IDs included).
 func IsWechatID(s string) bool { return wechatIDPattern.MatchString(s) }
 
-// subcommands are the words reserved for verbs; the ones not yet built are
-// reported as unknown.
-var subcommands = map[string]Verb{"help": VerbHelp}
+// ParseDuration reads an access duration: a number of hours, days or weeks ("12h", "3d", "2w").
+func ParseDuration(s string) (time.Duration, bool) {
+	m := durationPattern.FindStringSubmatch(strings.ToLower(s))
+	if m == nil {
+		return 0, false
+	}
+	n, _ := strconv.Atoi(m[1])
+	unit := map[string]time.Duration{"h": time.Hour, "d": 24 * time.Hour, "w": 7 * 24 * time.Hour}[m[2]]
+	if n == 0 {
+		return 0, false
+	}
+	return time.Duration(n) * unit, true
+}
+
+// FormatDuration writes a duration the way ParseDuration reads it.
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d%(7*24*time.Hour) == 0:
+		return fmt.Sprintf("%dw", d/(7*24*time.Hour))
+	case d%(24*time.Hour) == 0:
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return fmt.Sprintf("%dh", (d+time.Hour-1)/time.Hour)
+}
+
+// subcommands are the words reserved for verbs.
+var subcommands = map[string]Verb{"help": VerbHelp, "unbind": VerbUnbind, "testers": VerbTesters, "mine": VerbMine, "audit": VerbAudit}
 
 // Parse reads the text after /bindtester (or after the bot's mention).
 func Parse(text string) (Command, error) {
@@ -53,28 +90,107 @@ func Parse(text string) (Command, error) {
 	if len(words) == 0 {
 		return Command{Verb: VerbHelp}, nil
 	}
-	first := words[0]
-	if v, ok := subcommands[strings.ToLower(first)]; ok {
-		if len(words) > 1 {
-			return Command{}, &UsageError{Key: "usage.extra", Arg: strings.Join(words[1:], " ")}
-		}
-		return Command{Verb: v}, nil
+	if v, ok := subcommands[strings.ToLower(words[0])]; ok {
+		return parseVerb(v, words[1:])
 	}
-	looksLikeApp := IsAppID(first) || (aliasPattern.MatchString(first) && !strings.HasPrefix(strings.ToLower(first), "wx"))
+	first := words[0]
+	if err := checkApp(first); err != nil {
+		return Command{}, err
+	}
 	switch {
-	case strings.HasPrefix(strings.ToLower(first), "wx") && !IsAppID(first):
-		return Command{}, &UsageError{Key: "usage.appid", Arg: first}
-	case !looksLikeApp:
-		return Command{}, &UsageError{Key: "usage.app", Arg: first}
 	case len(words) == 1:
 		if IsAppID(first) {
 			return Command{}, &UsageError{Key: "usage.missing_wechatid", Arg: first}
 		}
 		return Command{}, &UsageError{Key: "usage.unknown_subcommand", Arg: first}
-	case len(words) > 2:
-		return Command{}, &UsageError{Key: "usage.extra", Arg: strings.Join(words[2:], " ")}
 	case !IsWechatID(words[1]):
 		return Command{}, &UsageError{Key: "usage.wechatid", Arg: words[1]}
 	}
-	return Command{Verb: VerbBind, App: first, WechatID: words[1]}, nil
+	cmd := Command{Verb: VerbBind, App: first, WechatID: words[1]}
+	rest := words[2:]
+	if len(rest) >= 1 && strings.EqualFold(rest[0], "for") {
+		if len(rest) < 2 {
+			return Command{}, &UsageError{Key: "usage.duration", Arg: "for"}
+		}
+		d, ok := ParseDuration(rest[1])
+		if !ok {
+			return Command{}, &UsageError{Key: "usage.duration", Arg: rest[1]}
+		}
+		cmd.Duration, rest = d, rest[2:]
+	}
+	if len(rest) > 0 {
+		return Command{}, &UsageError{Key: "usage.extra", Arg: strings.Join(rest, " ")}
+	}
+	return cmd, nil
+}
+
+// checkApp reports an appid or alias that cannot be one.
+func checkApp(s string) error {
+	switch {
+	case strings.HasPrefix(strings.ToLower(s), "wx") && !IsAppID(s):
+		return &UsageError{Key: "usage.appid", Arg: s}
+	case !IsAppID(s) && !aliasPattern.MatchString(s):
+		return &UsageError{Key: "usage.app", Arg: s}
+	}
+	return nil
+}
+
+func parseVerb(v Verb, args []string) (Command, error) {
+	cmd := Command{Verb: v}
+	extra := func(from int) error {
+		if len(args) > from {
+			return &UsageError{Key: "usage.extra", Arg: strings.Join(args[from:], " ")}
+		}
+		return nil
+	}
+	switch v {
+	case VerbHelp, VerbMine:
+		return cmd, extra(0)
+	case VerbTesters:
+		if len(args) == 0 {
+			return Command{}, &UsageError{Key: "usage.testers", Arg: ""}
+		}
+		if err := checkApp(args[0]); err != nil {
+			return Command{}, err
+		}
+		cmd.App = args[0]
+		return cmd, extra(1)
+	case VerbUnbind:
+		if len(args) < 2 {
+			return Command{}, &UsageError{Key: "usage.unbind"}
+		}
+		if err := checkApp(args[0]); err != nil {
+			return Command{}, err
+		}
+		cmd.App = args[0]
+		if m := grantPattern.FindStringSubmatch(args[1]); m != nil {
+			cmd.GrantID, _ = strconv.ParseInt(m[1], 10, 64)
+		} else if IsWechatID(args[1]) {
+			cmd.WechatID = args[1]
+		} else {
+			return Command{}, &UsageError{Key: "usage.wechatid", Arg: args[1]}
+		}
+		return cmd, extra(2)
+	}
+	// audit [app] [<@user>|U…] [page N], in any order
+	cmd.Page = 1
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch m := userRefPattern.FindStringSubmatch(a); {
+		case strings.EqualFold(a, "page") && i+1 < len(args):
+			n, err := strconv.Atoi(args[i+1])
+			if err != nil || n < 1 {
+				return Command{}, &UsageError{Key: "usage.page", Arg: args[i+1]}
+			}
+			cmd.Page = n
+			i++
+		case m != nil && cmd.User == "":
+			cmd.User = m[1] + m[2]
+		case cmd.App == "" && checkApp(a) == nil:
+			cmd.App = a
+		default:
+			return Command{}, &UsageError{Key: "usage.audit", Arg: a}
+		}
+	}
+	return cmd, nil
 }

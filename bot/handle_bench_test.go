@@ -3,6 +3,7 @@ package bot_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,8 @@ func BenchmarkHandleBind(b *testing.B) {
 	fake.SetSlotLimit(appShop, 1<<30)
 	tr := wechat.NewTransport(wechat.Config{BaseURL: fake.URL, Backoff: time.Millisecond})
 	client := wechat.NewClient(tr, wechat.StaticTokens(fake.IssueToken(appShop)))
-	bt := bot.New(bot.Options{Policy: testPolicy(), WeChat: client, Groups: newMapGroups(nil)})
+	st := openStore(b, filepath.Join(b.TempDir(), "bot.db"), testKey)
+	bt := bot.New(bot.Options{Policy: testPolicy(), WeChat: client, Groups: newMapGroups(nil), Store: st, Messenger: newRecMessenger()})
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0

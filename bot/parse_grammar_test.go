@@ -59,9 +59,10 @@ func TestParseGrammar(t *testing.T) {
 
 		// word count and unknown words
 		{name: "extra words", text: appid + " valid_id and more", wantKey: "usage.extra", wantArg: "and more"},
-		{name: "extra words with bad id", text: appid + " x y", wantKey: "usage.extra", wantArg: "y"},
+		// "<app> <id> for <duration>" may have four words, so the WeChat ID is checked before the word count.
+		{name: "extra words with bad id", text: appid + " x y", wantKey: "usage.wechatid", wantArg: "x"},
 		{name: "unknown single word", text: "frobnicate", wantKey: "usage.unknown_subcommand", wantArg: "frobnicate"},
-		{name: "not yet built subcommand", text: "unbind", wantKey: "usage.unknown_subcommand", wantArg: "unbind"},
+		{name: "unbind is a verb now", text: "unbind", wantKey: "usage.unbind", wantArg: ""},
 		{name: "appid alone", text: appid, wantKey: "usage.missing_wechatid", wantArg: appid},
 		{name: "first word not an app", text: "<!channel> valid_id", wantKey: "usage.app", wantArg: "<!channel>"},
 		{name: "first word a number", text: "12345 valid_id", wantKey: "usage.app", wantArg: "12345"},

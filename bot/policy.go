@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // App is one Mini Program the bot serves, with who may do what to it.
@@ -15,15 +16,54 @@ type App struct {
 	Aliases []string // short names usable instead of the appid
 	// Binders may bind testers: Slack user IDs (U…/W…) and user group IDs (S…).
 	Binders []string
+	// Requesters may ask to bind testers; an approver must approve each request.
+	Requesters []string
+	// RequireApproval makes binders' requests need approval too (admins never do).
+	RequireApproval bool
+	// Approvers decide approval requests; empty means the admins.
+	Approvers []string
+	// ApprovalChannel is where approval requests are posted; empty means a DM to each approver.
+	ApprovalChannel string
+	// ApprovalTTL is how long a request waits for a decision before it expires.
+	ApprovalTTL time.Duration
 	// Channels limits where commands for this app may be used (channel IDs); empty means anywhere.
 	Channels []string
 	// Slots is how many experiencers the Mini Program allows (WeChat does not publish it).
 	Slots int
+	// DefaultDuration and MaxDuration bound how long a tester stays bound.
+	DefaultDuration, MaxDuration time.Duration
 	// QRPath is the page the trial QR code opens (empty: the home page).
 	QRPath string
 	// SecretEnv and RefreshTokenEnv name the environment variables holding this
 	// app's app secret or authorizer refresh token (multi-app setups).
 	SecretEnv, RefreshTokenEnv string
+}
+
+// Defaults for the settings an app may leave out.
+const (
+	DefaultSlots       = 15
+	DefaultDuration    = 14 * 24 * time.Hour
+	DefaultMaxDuration = 30 * 24 * time.Hour
+	DefaultApprovalTTL = 24 * time.Hour
+)
+
+// withDefaults fills in what an app left out.
+func (a *App) withDefaults() {
+	if a.Name == "" {
+		a.Name = a.ID
+	}
+	if a.Slots == 0 {
+		a.Slots = DefaultSlots
+	}
+	if a.DefaultDuration == 0 {
+		a.DefaultDuration = DefaultDuration
+	}
+	if a.MaxDuration == 0 {
+		a.MaxDuration = max(DefaultMaxDuration, a.DefaultDuration)
+	}
+	if a.ApprovalTTL == 0 {
+		a.ApprovalTTL = DefaultApprovalTTL
+	}
 }
 
 // Policy says which apps exist and who may do what. Admins may do anything.
@@ -47,7 +87,7 @@ func (p *Policy) App(key string) (*App, bool) {
 func (p *Policy) AdminOnlyApps() []string {
 	var ids []string
 	for _, a := range p.Apps {
-		if len(a.Binders) == 0 {
+		if len(a.Binders) == 0 && len(a.Requesters) == 0 {
 			ids = append(ids, a.ID)
 		}
 	}
@@ -63,13 +103,15 @@ type GroupMembers interface {
 type Who struct {
 	UserID    string
 	ChannelID string
+	Admin     bool // already known to be an admin (the command line's --admin)
 }
 
 // Decision is the answer of a permission check.
 type Decision struct {
-	Allowed bool
-	Admin   bool
-	Reason  reasonKey // why not, when not allowed
+	Allowed       bool // may go ahead now
+	NeedsApproval bool // may ask; an approver decides
+	Admin         bool
+	Reason        reasonKey // why not, when neither
 }
 
 type reasonKey int
@@ -84,12 +126,10 @@ const (
 
 // isMember reports whether user is listed directly or through a user group.
 func isMember(ctx context.Context, groups GroupMembers, list []string, user string) (bool, error) {
-	var firstErr error
-	for _, id := range list {
-		if id == user {
-			return true, nil
-		}
+	if slices.Contains(list, user) {
+		return true, nil
 	}
+	var firstErr error
 	for _, id := range list {
 		if !isGroupID(id) || groups == nil {
 			continue
@@ -119,47 +159,75 @@ var (
 func isSlackID(id string) bool { return slackIDPattern.MatchString(id) }
 
 // IsAdmin reports whether the user is a bot admin.
-func (p *Policy) IsAdmin(ctx context.Context, groups GroupMembers, user string) (bool, error) {
-	return isMember(ctx, groups, p.Admins, user)
+func (p *Policy) IsAdmin(ctx context.Context, groups GroupMembers, who Who) (bool, error) {
+	if who.Admin {
+		return true, nil
+	}
+	return isMember(ctx, groups, p.Admins, who.UserID)
 }
 
-// CanBind decides whether who may bind testers to app. Admins may, anywhere;
-// others must be binders of the app and, if the app names channels, be in one.
-// An app with no binders is open to admins only (default deny).
+// CanBind decides whether who may bind testers to app: admins may, anywhere;
+// binders may in the app's channels (through an approval if the app requires
+// one); requesters may ask for an approval. Nobody else: default deny.
 func (p *Policy) CanBind(ctx context.Context, groups GroupMembers, who Who, app *App) Decision {
-	admin, aerr := p.IsAdmin(ctx, groups, who.UserID)
+	admin, aerr := p.IsAdmin(ctx, groups, who)
 	if admin {
 		return Decision{Allowed: true, Admin: true}
 	}
-	if len(app.Binders) == 0 {
-		if aerr != nil {
-			return Decision{Reason: reasonLookupFailed}
-		}
-		return Decision{Reason: reasonAdminOnly}
+	binder, berr := isMember(ctx, groups, app.Binders, who.UserID)
+	requester := false
+	var rerr error
+	if !binder {
+		requester, rerr = isMember(ctx, groups, app.Requesters, who.UserID)
 	}
-	ok, err := isMember(ctx, groups, app.Binders, who.UserID)
 	switch {
-	case !ok && (err != nil || aerr != nil):
+	case !binder && !requester && (aerr != nil || berr != nil || rerr != nil):
 		return Decision{Reason: reasonLookupFailed}
-	case !ok:
+	case !binder && !requester && len(app.Binders) == 0 && len(app.Requesters) == 0:
+		return Decision{Reason: reasonAdminOnly}
+	case !binder && !requester:
 		return Decision{Reason: reasonNotBinder}
 	case len(app.Channels) > 0 && !slices.Contains(app.Channels, who.ChannelID):
 		return Decision{Reason: reasonWrongChannel}
+	case requester || app.RequireApproval:
+		return Decision{NeedsApproval: true}
 	}
 	return Decision{Allowed: true}
 }
 
-// BindableApps lists the apps who may bind to, for help. err reports a failed
-// user group lookup, so the list may be incomplete.
+// Approvers are the people whose click decides an approval for app.
+func (p *Policy) Approvers(app *App) []string {
+	if len(app.Approvers) > 0 {
+		return app.Approvers
+	}
+	return p.Admins
+}
+
+// CanApprove reports whether user is one of app's approvers.
+func (p *Policy) CanApprove(ctx context.Context, groups GroupMembers, user string, app *App) (bool, error) {
+	return isMember(ctx, groups, p.Approvers(app), user)
+}
+
+// CanView reports whether who may see app's experiencers: anyone who may bind,
+// ask or approve for it.
+func (p *Policy) CanView(ctx context.Context, groups GroupMembers, who Who, app *App) (bool, error) {
+	if admin, err := p.IsAdmin(ctx, groups, who); admin || err != nil {
+		return admin, err
+	}
+	return isMember(ctx, groups, slices.Concat(app.Binders, app.Requesters, p.Approvers(app)), who.UserID)
+}
+
+// BindableApps lists the apps who may bind to or ask for, for help. err reports
+// a failed user group lookup, so the list may be incomplete.
 func (p *Policy) BindableApps(ctx context.Context, groups GroupMembers, who Who) (apps []*App, admin bool, err error) {
-	admin, err = p.IsAdmin(ctx, groups, who.UserID)
+	admin, err = p.IsAdmin(ctx, groups, who)
 	for i := range p.Apps {
 		a := &p.Apps[i]
 		if admin {
 			apps = append(apps, a)
 			continue
 		}
-		ok, merr := isMember(ctx, groups, a.Binders, who.UserID)
+		ok, merr := isMember(ctx, groups, slices.Concat(a.Binders, a.Requesters), who.UserID)
 		if ok {
 			apps = append(apps, a)
 		} else if merr != nil && err == nil {

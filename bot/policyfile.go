@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -25,14 +26,19 @@ type appFile struct {
 	Channels []string `yaml:"channels"`
 	Slots    int      `yaml:"slots"`
 	QRPath   string   `yaml:"qr_path"`
+	// Time-bound access and approvals.
+	DefaultDuration string   `yaml:"default_duration"`
+	MaxDuration     string   `yaml:"max_duration"`
+	Requesters      []string `yaml:"requesters"`
+	RequireApproval bool     `yaml:"require_approval"`
+	Approvers       []string `yaml:"approvers"`
+	ApprovalChannel string   `yaml:"approval_channel"`
+	ApprovalTTL     string   `yaml:"approval_ttl"`
 	// Names of environment variables holding this app's WeChat credentials, so
 	// the file itself holds no secrets.
 	SecretEnv       string `yaml:"secret_env"`
 	RefreshTokenEnv string `yaml:"refresh_token_env"`
 }
-
-// DefaultSlots is the experiencer slot count assumed when none is configured.
-const DefaultSlots = 15
 
 // LoadPolicyFile reads and validates a policy file. Every problem is reported at
 // once, each naming the file, the entry and the field.
@@ -51,22 +57,32 @@ func LoadPolicyFile(path string) (*Policy, error) {
 		return nil, fmt.Errorf("policy file %s: %w", path, err)
 	}
 	p := &Policy{Admins: f.Admins}
-	for _, a := range f.Apps {
-		slots := a.Slots
-		if slots == 0 {
-			slots = DefaultSlots
+	var durErrs PolicyError
+	dur := func(i int, field, v string) time.Duration {
+		if v == "" {
+			return 0
 		}
-		p.Apps = append(p.Apps, App{ID: a.AppID, Name: a.Name, Aliases: a.Aliases, Binders: a.Binders,
-			Channels: a.Channels, Slots: slots, QRPath: a.QRPath, SecretEnv: a.SecretEnv, RefreshTokenEnv: a.RefreshTokenEnv})
+		d, ok := ParseDuration(v)
+		if !ok {
+			durErrs = append(durErrs, PolicyProblem{Entry: fmt.Sprintf("apps[%d]", i), Field: field, Msg: fmt.Sprintf("%q is not a duration like 12h, 14d or 2w", v)})
+		}
+		return d
 	}
-	if err := p.Validate(); err != nil {
-		var pe PolicyError
-		if errors.As(err, &pe) {
-			for i := range pe {
-				pe[i].File = path
-			}
+	for i, a := range f.Apps {
+		p.Apps = append(p.Apps, App{ID: a.AppID, Name: a.Name, Aliases: a.Aliases, Binders: a.Binders,
+			Channels: a.Channels, Slots: a.Slots, QRPath: a.QRPath, SecretEnv: a.SecretEnv, RefreshTokenEnv: a.RefreshTokenEnv,
+			DefaultDuration: dur(i, "default_duration", a.DefaultDuration), MaxDuration: dur(i, "max_duration", a.MaxDuration),
+			Requesters: a.Requesters, RequireApproval: a.RequireApproval, Approvers: a.Approvers,
+			ApprovalChannel: a.ApprovalChannel, ApprovalTTL: dur(i, "approval_ttl", a.ApprovalTTL)})
+	}
+	err = p.Validate()
+	var pe PolicyError
+	errors.As(err, &pe)
+	if pe = append(durErrs, pe...); len(pe) > 0 {
+		for i := range pe {
+			pe[i].File = path
 		}
-		return nil, err
+		return nil, pe
 	}
 	return p, nil
 }
@@ -114,11 +130,12 @@ func (p *Policy) Validate() error {
 		if !IsAppID(a.ID) {
 			bad(entry, "appid", "%q is not an appid: wx followed by 16 hex digits (Mini Program admin console → Development → Development Settings)", a.ID)
 		}
-		if a.Name == "" {
-			a.Name = a.ID
-		}
 		if a.Slots < 0 {
 			bad(entry, "slots", "must be positive, got %d", a.Slots)
+		}
+		a.withDefaults()
+		if a.DefaultDuration > a.MaxDuration {
+			bad(entry, "default_duration", "%s is longer than max_duration %s", FormatDuration(a.DefaultDuration), FormatDuration(a.MaxDuration))
 		}
 		for j, k := range append([]string{a.ID}, a.Aliases...) {
 			field := "aliases"
@@ -140,10 +157,21 @@ func (p *Policy) Validate() error {
 				bad(entry, "aliases", "%q must start with a letter (not wx), then letters, digits, _ or -, at most 32", alias)
 			}
 		}
-		for _, id := range a.Binders {
-			if !isSlackID(id) {
-				bad(entry, "binders", "%q is not a Slack user ID (U…/W…) or user group ID (S…)", id)
+		for _, list := range []struct {
+			field string
+			ids   []string
+		}{{"binders", a.Binders}, {"requesters", a.Requesters}, {"approvers", a.Approvers}} {
+			for _, id := range list.ids {
+				if !isSlackID(id) {
+					bad(entry, list.field, "%q is not a Slack user ID (U…/W…) or user group ID (S…)", id)
+				}
 			}
+		}
+		if a.ApprovalChannel != "" && !channelPattern.MatchString(a.ApprovalChannel) {
+			bad(entry, "approval_channel", "%q is not a Slack channel ID (C…/G…)", a.ApprovalChannel)
+		}
+		if (len(a.Requesters) > 0 || a.RequireApproval) && len(a.Approvers) == 0 && len(p.Admins) == 0 {
+			bad(entry, "approvers", "approvals are on but nobody can approve: list approvers (or admins)")
 		}
 		for _, id := range a.Channels {
 			if !channelPattern.MatchString(id) {

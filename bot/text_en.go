@@ -4,8 +4,8 @@ package bot
 var textEN = map[string]string{
 	// usage
 	"usage": "*Bind your WeChat account as an experiencer of a Mini Program*, so you can open its trial version:\n" +
-		"`/bindtester <app> <wechat-id>`, where `<app>` is an appid (`wx` + 16 hex digits) or an app's short name.\n" +
-		"Example: `/bindtester %s my_wechat_id`",
+		"`/bindtester <app> <wechat-id> [for <time>]`, where `<app>` is an appid (`wx` + 16 hex digits) or an app's short name, and `<time>` is like `12h`, `3d` or `2w` (each app has a default and a maximum).\n" +
+		"Example: `/bindtester %s my_wechat_id for 3d`",
 	"usage.apps":               "Mini Programs you may bind to: %s",
 	"usage.no_apps":            "You may not bind testers to any Mini Program yet. Ask an admin: %s",
 	"usage.lookup_failed":      "I could not check your Slack user groups just now, so this list may be incomplete. Please try again in a minute.",
@@ -70,4 +70,76 @@ var textEN = map[string]string{
 	"err.no_credentials":    "The bot has no WeChat credentials for *%s* yet — not something you did. %s, please configure them.",
 	"err.internal":          "Something went wrong on my side. An admin (%s) can find the details in the bot's log.",
 	"err.internal.short":    "internal error",
+
+	// more usage
+	"usage.duration": "`%s` is not a duration: write a number and h, d or w after `for`, like `for 12h`, `for 3d` or `for 2w`.",
+	"usage.too_long": "%s is longer than *%s* allows: at most %s. Ask for less, like `for 3d`.",
+	"usage.testers":  "Which Mini Program? `/bindtester testers <app>`.",
+	"usage.unbind":   "Unbind whom? `/bindtester unbind <app> <wechat-id>` or `/bindtester unbind <app> #<grant>` (see `/bindtester mine`).",
+	"usage.page":     "`%s` is not a page number: `/bindtester audit page 2`.",
+	"usage.audit":    "I did not understand `%s`: `/bindtester audit [app] [@person] [page N]`.",
+	"help.mine":      "`/bindtester mine` lists the testers you bound and when their access ends; `/bindtester unbind <app> <wechat-id>` removes one early.",
+	"help.testers":   "`/bindtester testers <app>` shows an app's experiencers and who asked for each.",
+	"help.admin":     "Admins also: `/bindtester unbind <app> <wechat-id>` for anyone, and `/bindtester audit [app] [@person] [page N]`.",
+
+	// storage
+	"err.store":            "I could not record this request, so I did nothing. Please try again in a minute; if it keeps failing, tell an admin (%s).",
+	"err.store_after_bind": "`%s` is bound at WeChat, but I could not record it, so I will not unbind it when its time is up. An admin (%s) should check the bot's database.",
+
+	// time-bound access
+	"bind.until":        "Access ends %s; I will tell you a day before. To end it sooner: `/bindtester unbind %s #%d`.",
+	"bind.until_theirs": "Access ends %s; it was granted at %s's request, so they get the reminders and can end it.",
+	"bind.until_short":  "Access ends %s. To end it sooner: `/bindtester unbind %s #%d`.",
+	"slots.used":        "%d of %d experiencer slots are in use.",
+	"slots.soonest":     "These end soonest:",
+	"slots.grant":       "• `%s`, asked by %s, until %s (#%d)",
+	"slots.admin_hint":  "You are an admin: free a slot now with `/bindtester unbind %s #%d`.",
+	"expired.dm":        "Access to *%[2]s* for `%[1]s` has ended and it was removed as an experiencer. Need more time? Ask again: `%[3]s`.",
+	"expiry.warning":    "Heads-up: access to *%[2]s* for `%[1]s` ends %[3]s. Need longer? Ask again before then: `%[4]s for 14d`.",
+
+	// approvals
+	"parent.approval":           "<@%s> asked to bind `%s` as an experiencer of *%s* (`%s`) — waiting for approval…",
+	"approval.button_approve":   "Approve",
+	"approval.button_deny":      "Deny",
+	"approval.prompt":           "<@%s> asks to bind `%s` as an experiencer of *%s* for %s (asked in %s). This request expires %s. (request #%d)",
+	"approval.asked":            "This Mini Program needs an approval: I asked %s. I will answer here; the request expires %s.",
+	"approval.not_delivered":    "This Mini Program needs an approval, but I could not reach the approvers (%s). Please ask them directly; the request expires %s.",
+	"approval.own_request":      "You cannot decide your own request: another approver must.",
+	"approval.unknown":          "I do not know this request any more (it may be from an older setup).",
+	"approval.not_approver":     "Only the approvers of this Mini Program can decide: %s. Your click changed nothing.",
+	"approval.already_approved": "Already decided: %s approved it %s.",
+	"approval.already_denied":   "Already decided: %s denied it %s.",
+	"approval.already_expired":  "This request expired %[2]s before anyone decided.",
+	"approval.decided_approved": "✅ <@%[4]s> approved: <@%[1]s> may bind `%[2]s` to *%[3]s*.",
+	"approval.decided_denied":   "❌ <@%[4]s> denied: <@%[1]s> may not bind `%[2]s` to *%[3]s*.",
+	"approval.decided_expired":  "⌛ Expired: nobody decided whether <@%s> may bind `%s` to *%s*.",
+	"approval.approved":         "<@%s>, <@%s> approved your request. Binding now…",
+	"approval.denied":           "<@%s>, <@%s> denied your request. Ask them if you need to know why.",
+	"approval.denied.short":     "approval denied",
+	"approval.expired":          "<@%s>, nobody approved your request in time, so it expired. Ask again if you still need it.",
+	"approval.expired.short":    "approval expired",
+
+	// unbind
+	"unbind.no_grant":  "There is no active grant #%d on *%s*. `/bindtester mine` lists yours.",
+	"unbind.not_yours": "`%s` was bound at %s's request: only they or an admin (%s) can unbind it.",
+	"unbind.not_found": "I have no record of binding `%s` to *%s* for you. If someone else added it, ask an admin.",
+	"unbind.failed":    "I could not unbind `%s` from *%s*: %s. I changed nothing; please try again later.",
+	"unbind.ok":        "Done: `%s` is no longer an experiencer of *%s*.",
+	"unbind.told":      "`%s` was removed as an experiencer of *%s* by <@%s>.",
+
+	// testers, mine, audit
+	"deny.testers":    "You may not see the experiencers of *%s*. Ask an admin: %s",
+	"testers.failed":  "I could not get the experiencers of *%s* from WeChat: %s.",
+	"testers.header":  "*%s*: %d of %d experiencer slots in use.",
+	"testers.grant":   "• `%s` — asked by %s on %s, until %s (#%d)",
+	"testers.outside": "• `%s` — added outside this bot (WeChat shows only this id)",
+	"testers.none":    "No experiencers.",
+	"mine.none":       "You have no active grants. Bind one with `/bindtester <app> <wechat-id>`.",
+	"mine.header":     "Your active grants (%d):",
+	"mine.grant":      "• `%s` on *%s*, until %s — end it: `/bindtester unbind %s #%d`",
+	"deny.audit":      "Only admins can read the audit log. Ask: %s",
+	"audit.none":      "No audit records match.",
+	"audit.header":    "Audit log, newest first (page %d):",
+	"audit.more":      "More: `/bindtester %s`",
+	"audit.for":       "for %s",
 }

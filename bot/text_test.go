@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode"
@@ -11,7 +12,9 @@ import (
 )
 
 // verbRE matches one fmt verb, including "%%".
-var verbRE = regexp.MustCompile(`%[-+# 0]*[0-9]*(\.[0-9]+)?[a-zA-Z%]`)
+var verbRE = regexp.MustCompile(`%[-+# 0]*[0-9]*(\.[0-9]+)?(\[[0-9]+\])?[a-zA-Z%]`)
+
+var verbIndexRE = regexp.MustCompile(`\[([0-9]+)\]`)
 
 func verbs(s string) []string { return verbRE.FindAllString(s, -1) }
 
@@ -76,15 +79,25 @@ func TestTextFormats(t *testing.T) {
 	for _, tr := range languages {
 		for _, k := range sortedKeys(tr.text) {
 			s := tr.text[k]
+			// One argument per verb, in order, or at its explicit index (%[2]s).
 			var args []any
 			for _, v := range verbs(s) {
-				switch v[len(v)-1] {
-				case 'd':
-					args = append(args, 42)
-				case '%':
-				default:
-					args = append(args, "ARG")
+				if v[len(v)-1] == '%' {
+					continue
 				}
+				var arg any = "ARG"
+				if v[len(v)-1] == 'd' {
+					arg = 42
+				}
+				if m := verbIndexRE.FindStringSubmatch(v); m != nil {
+					i, _ := strconv.Atoi(m[1])
+					for len(args) < i {
+						args = append(args, nil)
+					}
+					args[i-1] = arg
+					continue
+				}
+				args = append(args, arg)
 			}
 			out := tr.lang.T(k, args...)
 			if strings.Contains(out, "%!") {

@@ -7,8 +7,8 @@ package bot
 var textZH = map[string]string{
 	// usage
 	"usage": "*把微信号绑定为小程序的体验者* 后，就能打开它的体验版：\n" +
-		"`/bindtester <app> <wechat-id>`，其中 `<app>` 是 appid（`wx` 加 16 位十六进制数字）或小程序的简称。\n" +
-		"示例：`/bindtester %s my_wechat_id`",
+		"`/bindtester <app> <wechat-id> [for <time>]`，其中 `<app>` 是 appid（`wx` 加 16 位十六进制数字）或小程序的简称，`<time>` 是时长，如 `12h`（小时）、`3d`（天）或 `2w`（周），每个小程序都有默认时长和最长时长。\n" +
+		"示例：`/bindtester %s my_wechat_id for 3d`",
 	"usage.apps":               "你可以绑定的小程序：%s",
 	"usage.no_apps":            "你暂时还不能为任何小程序绑定体验者。请联系管理员：%s",
 	"usage.lookup_failed":      "刚才无法查询你所在的 Slack 用户组，下面的列表可能不完整。请过一分钟再试。",
@@ -73,4 +73,76 @@ var textZH = map[string]string{
 	"err.no_credentials":    "机器人还没有 *%s* 的微信凭据——这不是你的问题。%s，请配置一下。",
 	"err.internal":          "我这边出了点问题。管理员（%s）可以在机器人日志里查看详情。",
 	"err.internal.short":    "内部错误",
+
+	// more usage
+	"usage.duration": "`%s` 不是有效的时长：请在 `for` 后写数字加 h（小时）、d（天）或 w（周），例如 `for 12h`、`for 3d` 或 `for 2w`。",
+	"usage.too_long": "%s 超过了 *%s* 允许的最长时长：最多 %s。请申请短一些，例如 `for 3d`。",
+	"usage.testers":  "要查看哪个小程序？`/bindtester testers <app>`。",
+	"usage.unbind":   "要解绑谁？`/bindtester unbind <app> <wechat-id>` 或 `/bindtester unbind <app> #<grant>`（授权编号见 `/bindtester mine`）。",
+	"usage.page":     "`%s` 不是有效的页码。用法示例：`/bindtester audit page 2`。",
+	"usage.audit":    "我没看懂 `%s`。用法：`/bindtester audit [app] [@person] [page N]`。",
+	"help.mine":      "`/bindtester mine` 列出你绑定的体验者及其到期时间；`/bindtester unbind <app> <wechat-id>` 可提前解绑。",
+	"help.testers":   "`/bindtester testers <app>` 查看小程序的体验者，以及每位体验者由谁申请。",
+	"help.admin":     "管理员还可以：用 `/bindtester unbind <app> <wechat-id>` 解绑任何人的体验者，用 `/bindtester audit [app] [@person] [page N]` 查看审计日志。",
+
+	// storage
+	"err.store":            "无法记录这次申请，所以我什么也没做。请过一分钟再试；如果一直失败，请告诉管理员（%s）。",
+	"err.store_after_bind": "`%s` 已在微信绑定成功，但我没能记录下来，所以到期时不会自动解绑。请管理员（%s）检查机器人的数据库。",
+
+	// time-bound access
+	"bind.until":        "体验权限将于 %s 到期，到期前一天我会提醒你。如需提前结束：`/bindtester unbind %s #%d`。",
+	"bind.until_theirs": "体验权限将于 %s 到期；这项授权是应 %s 的申请开通的，到期提醒会发给对方，对方也可以提前结束。",
+	"bind.until_short":  "体验权限将于 %s 到期。如需提前结束：`/bindtester unbind %s #%d`。",
+	"slots.used":        "体验者名额已用 %d 个，共 %d 个。",
+	"slots.soonest":     "最早到期的是：",
+	"slots.grant":       "• `%s`，申请人 %s，%s 到期（#%d）",
+	"slots.admin_hint":  "你是管理员：可以用 `/bindtester unbind %s #%d` 立即腾出一个名额。",
+	"expired.dm":        "*%[2]s* 为 `%[1]s` 开通的体验权限已到期，该微信号已被移出体验者名单。还需要更多时间？请重新申请：`%[3]s`。",
+	"expiry.warning":    "提醒：*%[2]s* 为 `%[1]s` 开通的体验权限将于 %[3]s 到期。还需要更久？请在到期前重新申请：`%[4]s for 14d`。",
+
+	// approvals
+	"parent.approval":           "<@%s> 申请将 `%s` 绑定为 *%s*（`%s`）的体验者——等待审批…",
+	"approval.button_approve":   "批准",
+	"approval.button_deny":      "拒绝",
+	"approval.prompt":           "<@%s> 申请将 `%s` 绑定为 *%s* 的体验者，时长 %s（在 %s 中申请）。此申请将于 %s 失效。（申请 #%d）",
+	"approval.asked":            "这个小程序需要审批：我已请 %s 审批。结果会在这里通知你；申请将于 %s 失效。",
+	"approval.not_delivered":    "这个小程序需要审批，但我没能联系上审批人（%s）。请直接联系他们；申请将于 %s 失效。",
+	"approval.own_request":      "你不能审批自己的申请，需要由其他审批人决定。",
+	"approval.unknown":          "找不到这条申请了（它可能来自旧的配置）。",
+	"approval.not_approver":     "只有这个小程序的审批人才能处理：%s。你的点击没有生效。",
+	"approval.already_approved": "已经处理过了：%s 已于 %s 批准。",
+	"approval.already_denied":   "已经处理过了：%s 已于 %s 拒绝。",
+	"approval.already_expired":  "这条申请无人处理，已于 %[2]s 失效。",
+	"approval.decided_approved": "✅ <@%[4]s> 已批准：<@%[1]s> 可以将 `%[2]s` 绑定到 *%[3]s*。",
+	"approval.decided_denied":   "❌ <@%[4]s> 已拒绝：<@%[1]s> 不能将 `%[2]s` 绑定到 *%[3]s*。",
+	"approval.decided_expired":  "⌛ 已失效：无人审批 <@%s> 将 `%s` 绑定到 *%s* 的申请。",
+	"approval.approved":         "<@%s>，<@%s> 已批准你的申请，正在绑定…",
+	"approval.denied":           "<@%s>，<@%s> 拒绝了你的申请。如需了解原因，请直接问问对方。",
+	"approval.denied.short":     "审批被拒绝",
+	"approval.expired":          "<@%s>，你的申请没有及时获得批准，已失效。如果仍有需要，请重新申请。",
+	"approval.expired.short":    "审批已失效",
+
+	// unbind
+	"unbind.no_grant":  "授权 #%d 在 *%s* 上不存在或已结束。用 `/bindtester mine` 可以查看你的授权。",
+	"unbind.not_yours": "`%s` 是应 %s 的申请绑定的：只有申请人或管理员（%s）可以解绑。",
+	"unbind.not_found": "我没有为你将 `%s` 绑定到 *%s* 的记录。如果是别人添加的，请联系管理员。",
+	"unbind.failed":    "无法将 `%s` 从 *%s* 解绑：%s。我没有做任何更改，请稍后再试。",
+	"unbind.ok":        "完成：`%s` 已不再是 *%s* 的体验者。",
+	"unbind.told":      "`%s` 已不再是 *%s* 的体验者，由 <@%s> 移除。",
+
+	// testers, mine, audit
+	"deny.testers":    "你无权查看 *%s* 的体验者。请联系管理员：%s",
+	"testers.failed":  "无法从微信获取 *%s* 的体验者：%s。",
+	"testers.header":  "*%s*：体验者名额已用 %d 个，共 %d 个。",
+	"testers.grant":   "• `%s`——由 %s 于 %s 申请，%s 到期（#%d）",
+	"testers.outside": "• `%s`——不是通过本机器人添加的（微信只提供这个标识）",
+	"testers.none":    "暂无体验者。",
+	"mine.none":       "你目前没有生效中的授权。可以用 `/bindtester <app> <wechat-id>` 绑定。",
+	"mine.header":     "你生效中的授权（%d 个）：",
+	"mine.grant":      "• `%s` 绑定于 *%s*，%s 到期——提前结束：`/bindtester unbind %s #%d`",
+	"deny.audit":      "只有管理员可以查看审计日志。请联系：%s",
+	"audit.none":      "没有符合条件的审计记录。",
+	"audit.header":    "审计日志，最新的在前（第 %d 页）：",
+	"audit.more":      "更多：`/bindtester %s`",
+	"audit.for":       "申请人 %s",
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -19,9 +20,16 @@ import (
 // Handler is the bot core, as the console uses it.
 type Handler interface {
 	Handle(ctx context.Context, req bot.Request, conv bot.Conversation) error
+	Click(ctx context.Context, c bot.Click, conv bot.Conversation) error
 }
 
-// Console reads commands and prints answers.
+// Console reads commands and prints answers. Besides /bindtester commands it
+// takes a few of its own, for what Slack does with clicks and identities:
+//
+//	:user U…        act as another Slack user from now on
+//	:approve N      click Approve on approval request N (:deny N for Deny)
+//
+// It is also the bot's Messenger: DMs and approval prompts are printed.
 type Console struct {
 	Handler   Handler
 	UserID    string
@@ -63,11 +71,31 @@ func (c *Console) Run(ctx context.Context, in io.Reader) error {
 		if line == "quit" || line == "exit" {
 			return nil
 		}
-		req := bot.Request{UserID: c.UserID, ChannelID: c.ChannelID, Text: line, Locale: c.Locale}
-		if err := c.Handler.Handle(ctx, req, c); err != nil {
+		var err error
+		if strings.HasPrefix(line, ":") {
+			err = c.meta(ctx, strings.Fields(line))
+		} else {
+			req := bot.Request{UserID: c.UserID, ChannelID: c.ChannelID, Text: line, Locale: c.Locale}
+			err = c.Handler.Handle(ctx, req, c)
+		}
+		if err != nil {
 			c.print("  (could not answer: %v)", err)
 		}
 	}
+}
+
+// meta runs a console command (":user", ":approve", ":deny").
+func (c *Console) meta(ctx context.Context, words []string) error {
+	switch {
+	case len(words) == 2 && words[0] == ":user":
+		c.UserID = words[1]
+		c.print("(now acting as %s)", c.UserID)
+		return nil
+	case len(words) == 2 && (words[0] == ":approve" || words[0] == ":deny"):
+		return c.Handler.Click(ctx, bot.Click{UserID: c.UserID, Action: words[0][1:], Value: words[1]}, c)
+	}
+	c.print("console commands: :user U…, :approve N, :deny N, quit")
+	return nil
 }
 
 func (c *Console) prompt() {
@@ -76,14 +104,17 @@ func (c *Console) prompt() {
 	fmt.Fprint(c.Out, "\n/bindtester ")
 }
 
-var slackMarkup = regexp.MustCompile(`<([@#])([A-Z0-9]+)(\|[^>]*)?>|<!subteam\^([A-Z0-9]+)>`)
+var slackMarkup = regexp.MustCompile(`<([@#])([^>|]+)(\|[^>]*)?>|<!subteam\^([A-Z0-9]+)>|<!date\^[0-9]+\^[^|>]*\|([^>]*)>`)
 
 // plain turns Slack markup into terminal text: mentions become @U…/#C…, entities are unescaped.
 func plain(s string) string {
 	s = slackMarkup.ReplaceAllStringFunc(s, func(m string) string {
 		g := slackMarkup.FindStringSubmatch(m)
-		if g[4] != "" {
+		switch {
+		case g[4] != "":
 			return "@" + g[4]
+		case g[5] != "":
+			return g[5] // a date: its UTC fallback
 		}
 		return g[1] + g[2]
 	})
@@ -108,17 +139,62 @@ func (c *Console) Private(_ context.Context, text string) error {
 
 // Open posts the parent message in the channel.
 func (c *Console) Open(_ context.Context, text string) (bot.Thread, error) {
+	id := c.post(c.ChannelID, text)
+	return &thread{c: c, id: id, channel: c.ChannelID}, nil
+}
+
+// post prints a new message in channel and returns its number.
+func (c *Console) post(channel, text string) int {
 	c.mu.Lock()
 	c.n++
 	id := c.n
 	c.mu.Unlock()
-	c.print("%s", indent(plain(text), fmt.Sprintf("[#%s, message %d] ", c.ChannelID, id)))
-	return &thread{c: c, id: id}, nil
+	c.print("%s", indent(plain(text), fmt.Sprintf("[#%s, message %d] ", channel, id)))
+	return id
+}
+
+// DM prints a direct message.
+func (c *Console) DM(_ context.Context, userID, text string) error {
+	c.print("%s", indent(plain(text), "[DM to @"+userID+"] "))
+	return nil
+}
+
+// Reopen returns the thread of an earlier message.
+func (c *Console) Reopen(ref bot.ThreadRef) bot.Thread {
+	id, _ := strconv.Atoi(ref.ParentTS)
+	return &thread{c: c, id: id, channel: ref.Channel}
+}
+
+// Prompt prints an approval request and how to click its buttons.
+func (c *Console) Prompt(_ context.Context, to string, p bot.Prompt) (bot.MessageRef, error) {
+	where := "#" + to
+	if !strings.HasPrefix(to, "C") && !strings.HasPrefix(to, "G") {
+		where = "DM to @" + to
+	}
+	c.mu.Lock()
+	c.n++
+	id := c.n
+	c.mu.Unlock()
+	c.print("%s", indent(plain(p.Text)+fmt.Sprintf("\n[%s] [%s]  (type :approve %s or :deny %s as an approver)", p.Approve, p.Deny, p.Value, p.Value),
+		fmt.Sprintf("[%s, message %d] ", where, id)))
+	return bot.MessageRef{Channel: to, TS: strconv.Itoa(id)}, nil
+}
+
+// Edit prints a prompt's replacement.
+func (c *Console) Edit(_ context.Context, ref bot.MessageRef, text string) error {
+	c.print("%s", indent(plain(text), fmt.Sprintf("[message %s updated] ", ref.TS)))
+	return nil
 }
 
 type thread struct {
-	c  *Console
-	id int
+	c       *Console
+	id      int
+	channel string
+}
+
+func (t *thread) Ref() bot.ThreadRef {
+	n := strconv.Itoa(t.id)
+	return bot.ThreadRef{Channel: t.channel, ParentTS: n, ThreadTS: n}
 }
 
 func (t *thread) Reply(_ context.Context, text string) error {

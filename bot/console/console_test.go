@@ -20,6 +20,10 @@ type scriptHandler struct {
 	actions map[string]func(ctx context.Context, conv bot.Conversation) error
 }
 
+func (h *scriptHandler) Click(ctx context.Context, c bot.Click, conv bot.Conversation) error {
+	return conv.Private(ctx, "clicked "+c.Action+" "+c.Value+" as "+c.UserID)
+}
+
 func (h *scriptHandler) Handle(ctx context.Context, req bot.Request, conv bot.Conversation) error {
 	h.mu.Lock()
 	h.reqs = append(h.reqs, req)

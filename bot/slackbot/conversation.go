@@ -96,6 +96,10 @@ func (t *channelThread) Update(ctx context.Context, text string) error {
 	return err
 }
 
+func (t *channelThread) Ref() bot.ThreadRef {
+	return bot.ThreadRef{Channel: t.channel, ParentTS: t.parentTS, ThreadTS: t.threadTS}
+}
+
 // privateThread answers through the response_url alone.
 type privateThread struct{ c *slashConversation }
 
@@ -105,3 +109,22 @@ func (t *privateThread) Reply(ctx context.Context, text string) error { return t
 func (t *privateThread) Attach(context.Context, bot.File) error { return bot.ErrCannotAttach }
 
 func (t *privateThread) Update(ctx context.Context, text string) error { return t.c.respond(ctx, text) }
+
+// Ref is empty: a response_url lasts 30 minutes, so later news goes by DM.
+func (t *privateThread) Ref() bot.ThreadRef { return bot.ThreadRef{} }
+
+// clickConversation answers a button click privately, through its response_url.
+type clickConversation struct {
+	a           *Adapter
+	responseURL string
+}
+
+func (c *clickConversation) Private(ctx context.Context, text string) error {
+	return slack.PostWebhookCustomHTTPContext(ctx, c.responseURL, c.a.http,
+		&slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral, ReplaceOriginal: false})
+}
+
+// Open is not used for clicks: their outcome goes to the requester's thread.
+func (c *clickConversation) Open(ctx context.Context, text string) (bot.Thread, error) {
+	return nil, errors.New("a click has no thread of its own")
+}

@@ -25,6 +25,7 @@ import (
 // Handler is the bot core, as the adapter uses it.
 type Handler interface {
 	Handle(ctx context.Context, req bot.Request, conv bot.Conversation) error
+	Click(ctx context.Context, c bot.Click, conv bot.Conversation) error
 }
 
 // Config configures the Slack adapter.
@@ -179,7 +180,20 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 		if !ok || !a.seen.first("slash:"+cmd.TriggerID) {
 			return
 		}
-		a.spawn(ctx, bot.Request{UserID: cmd.UserID, ChannelID: cmd.ChannelID, Text: cmd.Text}, &slashConversation{a: a, cmd: cmd})
+		conv := &slashConversation{a: a, cmd: cmd}
+		a.spawn(ctx, cmd.UserID, func(ctx context.Context) error {
+			return a.handler.Handle(ctx, bot.Request{UserID: cmd.UserID, ChannelID: cmd.ChannelID, Text: cmd.Text}, conv)
+		})
+	case socketmode.EventTypeInteractive:
+		cb, ok := evt.Data.(slack.InteractionCallback)
+		if !ok || cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 ||
+			!a.seen.first("click:"+cb.TriggerID) {
+			return
+		}
+		act := cb.ActionCallback.BlockActions[0]
+		click := bot.Click{UserID: cb.User.ID, Action: act.ActionID, Value: act.Value}
+		conv := &clickConversation{a: a, responseURL: cb.ResponseURL}
+		a.spawn(ctx, cb.User.ID, func(ctx context.Context) error { return a.handler.Click(ctx, click, conv) })
 	case socketmode.EventTypeEventsAPI:
 		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
 		if !ok {
@@ -194,12 +208,14 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 		if thread == "" {
 			thread = m.TimeStamp
 		}
-		a.spawn(ctx, bot.Request{UserID: m.User, ChannelID: m.Channel, Text: a.stripMention(m.Text)},
-			&mentionConversation{a: a, channel: m.Channel, user: m.User, threadTS: thread})
+		req := bot.Request{UserID: m.User, ChannelID: m.Channel, Text: a.stripMention(m.Text)}
+		conv := &mentionConversation{a: a, channel: m.Channel, user: m.User, threadTS: thread}
+		a.spawn(ctx, m.User, func(ctx context.Context) error { return a.handler.Handle(ctx, req, conv) })
 	}
 }
 
-func (a *Adapter) spawn(ctx context.Context, req bot.Request, conv bot.Conversation) {
+// spawn runs work in the bounded pool, after the envelope was acked.
+func (a *Adapter) spawn(ctx context.Context, user string, work func(context.Context) error) {
 	a.inflight.Add(1)
 	go func() {
 		defer a.inflight.Done()
@@ -209,8 +225,8 @@ func (a *Adapter) spawn(ctx context.Context, req bot.Request, conv bot.Conversat
 			return
 		}
 		defer func() { <-a.sem }()
-		if err := a.handler.Handle(ctx, req, conv); err != nil {
-			a.log.Warn("command finished with errors", "user", req.UserID, "error", err)
+		if err := work(ctx); err != nil {
+			a.log.Warn("command finished with errors", "user", user, "error", err)
 		}
 	}()
 }

@@ -1,8 +1,10 @@
 package slackbot_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/bindtester/bindtester/bot"
 	"github.com/bindtester/bindtester/bot/slackbot"
 	"github.com/bindtester/bindtester/bot/slackfake"
+	"github.com/bindtester/bindtester/bot/store"
 	"github.com/bindtester/bindtester/wechat"
 	"github.com/bindtester/bindtester/wechat/wechattest"
 )
@@ -26,12 +29,23 @@ const (
 type env struct {
 	slack  *slackfake.Server
 	wechat *wechattest.Server
+	bot    *bot.Bot
+	store  *store.SQLite
 	done   chan error
 	cancel context.CancelFunc
 }
 
+// options changes what start builds: the app's policy, and the bot's clock.
+type options struct {
+	app func(*bot.App)
+	now func() time.Time
+}
+
 // start runs the real bot against a fake Slack and a fake WeChat.
-func start(t testing.TB) *env {
+func start(t testing.TB) *env { return startWith(t, options{}) }
+
+// startWith runs the real adapter, bot and SQLite store against a fake Slack and a fake WeChat.
+func startWith(t testing.TB, o options) *env {
 	t.Helper()
 	sl := slackfake.NewServer(botToken, appToken)
 	wx := wechattest.NewServer()
@@ -42,13 +56,23 @@ func start(t testing.TB) *env {
 	tr := wechat.NewTransport(wechat.Config{BaseURL: wx.URL, Backoff: time.Millisecond})
 	client := wechat.NewClient(tr, wechat.NewTokenCache(wechat.StableTokens{T: tr, Secret: func(string) (string, bool) { return "app-secret", true }}, 0))
 
+	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "bindtester.db"), bytes.Repeat([]byte{7}, store.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() }) // runs after Run has returned (cleanups run last-in first-out)
+
 	adapter := slackbot.New(slackbot.Config{BotToken: botToken, AppToken: appToken, APIURL: sl.URL, Grace: 5 * time.Second})
-	policy := &bot.Policy{Admins: []string{admin}, Apps: []bot.App{{ID: appID, Name: "Shop", Aliases: []string{"shop"}, Binders: []string{binder, "S0QATEAM"}, Slots: 15}}}
+	app := bot.App{ID: appID, Name: "Shop", Aliases: []string{"shop"}, Binders: []string{binder, "S0QATEAM"}, Slots: 15}
+	if o.app != nil {
+		o.app(&app)
+	}
+	policy := &bot.Policy{Admins: []string{admin}, Apps: []bot.App{app}}
 	b := bot.New(bot.Options{Policy: policy, WeChat: client, Timeout: 5 * time.Second,
 		Groups:  bot.NewGroupCache(slackbot.GroupMembers{API: adapter.API()}, time.Minute),
-		Locales: &slackbot.Locales{API: adapter.API()}})
+		Locales: &slackbot.Locales{API: adapter.API()}, Store: st, Messenger: adapter, Now: o.now})
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &env{slack: sl, wechat: wx, done: make(chan error, 1), cancel: cancel}
+	e := &env{slack: sl, wechat: wx, bot: b, store: st, done: make(chan error, 1), cancel: cancel}
 	go func() { e.done <- adapter.Run(ctx, b) }()
 	t.Cleanup(func() {
 		cancel()

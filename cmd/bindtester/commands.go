@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/bindtester/bindtester/bot"
 	"github.com/bindtester/bindtester/bot/console"
 	"github.com/bindtester/bindtester/bot/slackbot"
+	"github.com/bindtester/bindtester/bot/store"
 )
 
 // runSlack serves Slack until a signal, then finishes in-flight work and returns nil.
@@ -26,13 +29,39 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	st, err := openStore(ctx, s.DBPath, s.StoreKey)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
 	adapter := slackbot.New(slackbot.Config{BotToken: s.SlackBotToken, AppToken: s.SlackAppToken, APIURL: s.SlackAPIURL,
 		Workers: s.Workers, Grace: s.Grace, Log: log})
-	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log,
+	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log, Store: st, Messenger: adapter,
 		Groups:  bot.NewGroupCache(slackbot.GroupMembers{API: adapter.API()}, 5*time.Minute),
 		Locales: &slackbot.Locales{API: adapter.API()}})
 	announce(log, s)
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	go b.RunWorker(workerCtx, s.Sweep)
 	return adapter.Run(ctx, b)
+}
+
+// openStore opens the database with the configured key, or the key file beside it.
+func openStore(ctx context.Context, path string, key []byte) (*store.SQLite, error) {
+	if dir := filepath.Dir(path); !isDir(dir) {
+		return nil, fmt.Errorf("BINDTESTER_DB: the folder %s of %s does not exist: create it, or point BINDTESTER_DB elsewhere", dir, path)
+	}
+	if key == nil {
+		var err error
+		if key, err = store.LoadOrCreateKey(path + ".key"); err != nil {
+			return nil, fmt.Errorf("BINDTESTER_STORE_KEY is not set and the key file cannot be used: %w", err)
+		}
+	}
+	st, err := store.Open(ctx, path, key)
+	if err != nil {
+		return nil, fmt.Errorf("BINDTESTER_DB: %w", err)
+	}
+	return st, nil
 }
 
 // missing adds what run needs and is not set: Slack tokens, an app, credentials.
@@ -52,6 +81,11 @@ func missing(p *problems, s settings, hint string) {
 	if s.Creds == credsNone {
 		p.add("WECHAT_APP_SECRET", "no WeChat credentials: set WECHAT_APP_SECRET, or WECHAT_COMPONENT_APPID (+ secret, ticket, refresh token), WECHAT_TOKEN_SERVICE_URL or WECHAT_ACCESS_TOKEN (console uses a sandbox without them)")
 	}
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 // announce logs what the bot serves, and which apps only admins can use.
@@ -86,7 +120,18 @@ func runConsole(ctx context.Context, args []string, getenv func(string) string, 
 		sb := newSandbox(&s)
 		defer sb.Close()
 		wx = sb.client
+		// Sandbox state is thrown away with the sandbox WeChat, always: pointing
+		// it at a real database would end real grants that the fake "unbinds".
+		dir, err := os.MkdirTemp("", "bindtester-sandbox-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		s.DBPath, s.StoreKey = filepath.Join(dir, "sandbox.db"), nil
 		fmt.Fprint(stdout, sb.banner())
+		if s.DBSet {
+			fmt.Fprintln(stdout, "(BINDTESTER_DB is ignored: the sandbox keeps its records in a temporary database.)")
+		}
 	} else {
 		if s.Policy == nil {
 			return errors.New("BINDTESTER_APPID: no Mini Program is configured: set BINDTESTER_APPID or BINDTESTER_POLICY_FILE, or unset the WeChat credentials to use the sandbox")
@@ -95,10 +140,19 @@ func runConsole(ctx context.Context, args []string, getenv func(string) string, 
 		if wx, err = newWeChat(s, log); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "Console: real WeChat (%s) at %s, as %s in %s. Type help, or quit.\n", s.Creds, s.WeChatAPIBase, *user, *channel)
+		fmt.Fprintf(stdout, "Console: real WeChat (%s) at %s, as %s in %s, database %s. Type help, or quit.\n", s.Creds, s.WeChatAPIBase, *user, *channel, s.DBPath)
 	}
-	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log})
-	c := &console.Console{Handler: b, UserID: *user, ChannelID: *channel, Locale: *lang, Out: stdout}
+	st, err := openStore(ctx, s.DBPath, s.StoreKey)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	c := &console.Console{UserID: *user, ChannelID: *channel, Locale: *lang, Out: stdout}
+	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log, Store: st, Messenger: c})
+	c.Handler = b
+	workerCtx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	go b.RunWorker(workerCtx, s.Sweep)
 	return c.Run(ctx, stdin)
 }
 

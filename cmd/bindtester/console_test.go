@@ -16,7 +16,7 @@ func consoleRun(t *testing.T, args []string, e map[string]string, lines ...strin
 	t.Helper()
 	var out, errb bytes.Buffer
 	in := strings.NewReader(strings.Join(lines, "\n") + "\n")
-	if err := run(ctxTimeout(t), append([]string{"console"}, args...), env(e), in, &out, &errb); err != nil {
+	if err := run(ctxTimeout(t), append([]string{"console"}, args...), env(withDB(t, e)), in, &out, &errb); err != nil {
 		t.Fatalf("console = %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
 	}
 	return out.String(), errb.String()
@@ -228,7 +228,7 @@ func TestConsoleRealWeChat(t *testing.T) {
 
 	t.Run("credentials but no app configured", func(t *testing.T) {
 		var out, errb bytes.Buffer
-		err := run(ctxTimeout(t), []string{"console"}, env(map[string]string{"WECHAT_APP_SECRET": testAppSecret}),
+		err := run(ctxTimeout(t), []string{"console"}, env(withDB(t, map[string]string{"WECHAT_APP_SECRET": testAppSecret})),
 			strings.NewReader("quit\n"), &out, &errb)
 		if err == nil || !strings.Contains(err.Error(), "BINDTESTER_APPID") {
 			t.Errorf("console = %v, want an error naming BINDTESTER_APPID", err)
@@ -236,7 +236,7 @@ func TestConsoleRealWeChat(t *testing.T) {
 		assertNoSecrets(t, []string{testAppSecret}, map[string]string{"error": err.Error(), "stdout": out.String(), "stderr": errb.String()})
 	})
 	t.Run("bad settings stop the console", func(t *testing.T) {
-		err := run(ctxTimeout(t), []string{"console"}, env(map[string]string{"WECHAT_TIMEOUT": "abc"}),
+		err := run(ctxTimeout(t), []string{"console"}, env(withDB(t, map[string]string{"WECHAT_TIMEOUT": "abc"})),
 			strings.NewReader("quit\n"), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), "WECHAT_TIMEOUT") {
 			t.Errorf("console = %v, want an error naming WECHAT_TIMEOUT", err)
@@ -252,7 +252,8 @@ func TestConsoleStopsOnCancel(t *testing.T) {
 	ctx, cancel := contextWithCancel(t)
 	done := make(chan error, 1)
 	var out syncBuffer
-	go func() { done <- run(ctx, []string{"console"}, env(nil), pr, &out, io.Discard) }()
+	e := env(withDB(t, nil))
+	go func() { done <- run(ctx, []string{"console"}, e, pr, &out, io.Discard) }()
 	if _, err := io.WriteString(pw, "demo my_wechat_id\n"); err != nil {
 		t.Fatal(err)
 	}

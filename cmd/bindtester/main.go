@@ -53,6 +53,11 @@ usage:
   bindtester console [--user U… --channel C… --lang en|zh]
                             the same bot on this terminal; a sandbox WeChat when no credentials are set
   bindtester check-config   report every settings problem at once
+  bindtester bind <app> <wechat-id> [for 3d]   (--user U… | --admin) [--channel C…]
+  bindtester unbind <app> <wechat-id | #grant> (--user U… | --admin)
+  bindtester testers <app>                     (--user U… | --admin)
+  bindtester audit [--app A] [--who U…] [--format table|csv|json] [--limit N] (--user U… | --admin)
+                            the admin commands: same permission checks as Slack, skipped only for --admin
   bindtester version
 
 Settings come from the environment and from .env (see .env.example).`
@@ -70,6 +75,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runConsole(ctx, args, getenv, stdin, stdout, stderr)
 	case "check-config":
 		return checkConfig(getenv, stdout)
+	case "bind", "unbind", "testers":
+		return runAdminCommand(ctx, cmd, args, getenv, stdout, stderr)
+	case "audit":
+		return runAudit(ctx, args, getenv, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "bindtester", version)
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,9 +13,38 @@ import (
 	"time"
 )
 
+// TestMain fails the run when a test left a database or key file in the package
+// directory: every test must point BINDTESTER_DB at a temporary directory.
+func TestMain(m *testing.M) {
+	stray := []string{"bindtester.db", "bindtester.db.key", "bindtester.db-wal", "bindtester.db-shm"}
+	before := map[string]bool{}
+	for _, f := range stray {
+		_, err := os.Stat(f)
+		before[f] = err == nil
+	}
+	code := m.Run()
+	for _, f := range stray {
+		if _, err := os.Stat(f); err == nil && !before[f] {
+			fmt.Fprintf(os.Stderr, "a test created %s in the package directory: set BINDTESTER_DB to a t.TempDir() path\n", f)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
 // env is a map-backed getenv: tests never read the real environment.
 func env(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
+}
+
+// withDB returns a copy of m whose BINDTESTER_DB is a new file in t.TempDir(),
+// unless m names one already: no test may write ./bindtester.db.
+func withDB(t testing.TB, m map[string]string) map[string]string {
+	t.Helper()
+	if _, ok := m["BINDTESTER_DB"]; ok {
+		return merge(m, nil)
+	}
+	return merge(m, map[string]string{"BINDTESTER_DB": filepath.Join(t.TempDir(), "bindtester.db")})
 }
 
 // merge returns a copy of base with extra laid over it; an empty value unsets.
@@ -85,7 +115,7 @@ func TestRunSimpleCommands(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := run(t.Context(), tt.args, env(nil), strings.NewReader(""), &stdout, &stderr)
+			err := run(t.Context(), tt.args, env(withDB(t, nil)), strings.NewReader(""), &stdout, &stderr)
 			switch {
 			case tt.wantErr == nil && err != nil:
 				t.Fatalf("run(%q) = %v, want nil", tt.args, err)
@@ -108,7 +138,7 @@ func TestRunSimpleCommands(t *testing.T) {
 		})
 	}
 	t.Run("unknown command names it", func(t *testing.T) {
-		err := run(t.Context(), []string{"frobnicate"}, env(nil), nil, &bytes.Buffer{}, &bytes.Buffer{})
+		err := run(t.Context(), []string{"frobnicate"}, env(withDB(t, nil)), nil, &bytes.Buffer{}, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), "frobnicate") {
 			t.Errorf("error %v does not name the command", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bindtester/bindtester/bot"
+	"github.com/bindtester/bindtester/bot/store"
 )
 
 // credentialMode is how the bot gets WeChat access tokens.
@@ -39,6 +40,10 @@ type settings struct {
 	Lang       bot.Lang
 	Workers    int
 	Grace      time.Duration
+	DBPath     string        // SQLite database: audit, grants, approvals
+	DBSet      bool          // BINDTESTER_DB was given (the console sandbox ignores it, and says so)
+	StoreKey   []byte        // BINDTESTER_STORE_KEY; nil means the key file beside the database
+	Sweep      time.Duration // how often the worker looks for expired grants and approvals
 	LogLevel   slog.Level
 	LogJSON    bool
 
@@ -106,6 +111,15 @@ func loadSettings(getenv func(string) string) (settings, problems) {
 	s.WeChatTimeout = duration(&p, getenv, "WECHAT_TIMEOUT", 10*time.Second)
 	s.Grace = duration(&p, getenv, "BINDTESTER_SHUTDOWN_GRACE", 20*time.Second)
 	s.Workers = number(&p, getenv, "BINDTESTER_WORKERS", 8)
+	s.Sweep = duration(&p, getenv, "BINDTESTER_SWEEP_INTERVAL", time.Minute)
+	s.DBPath, s.DBSet = or(getenv("BINDTESTER_DB"), "bindtester.db"), getenv("BINDTESTER_DB") != ""
+	if k := getenv("BINDTESTER_STORE_KEY"); k != "" {
+		key, err := store.ParseKey(k)
+		if err != nil {
+			p.add("BINDTESTER_STORE_KEY", "%v; generate one with: head -c 32 /dev/urandom | base64", err)
+		}
+		s.StoreKey = key
+	}
 
 	s.AppSecret = getenv("WECHAT_APP_SECRET")
 	s.Component.AppID = getenv("WECHAT_COMPONENT_APPID")
@@ -150,7 +164,9 @@ func loadSettings(getenv func(string) string) (settings, problems) {
 // BINDTESTER_APPID and friends for one.
 func loadPolicy(p *problems, getenv func(string) string, s *settings) *bot.Policy {
 	admins := splitList(getenv("BINDTESTER_ADMINS"))
-	oneApp := []string{"BINDTESTER_APPID", "BINDTESTER_APP_NAME", "BINDTESTER_APP_ALIASES", "BINDTESTER_BINDERS", "BINDTESTER_CHANNELS", "BINDTESTER_SLOTS", "BINDTESTER_QR_PATH"}
+	oneApp := []string{"BINDTESTER_APPID", "BINDTESTER_APP_NAME", "BINDTESTER_APP_ALIASES", "BINDTESTER_BINDERS", "BINDTESTER_CHANNELS",
+		"BINDTESTER_SLOTS", "BINDTESTER_QR_PATH", "BINDTESTER_DEFAULT_DURATION", "BINDTESTER_MAX_DURATION", "BINDTESTER_REQUESTERS",
+		"BINDTESTER_REQUIRE_APPROVAL", "BINDTESTER_APPROVERS", "BINDTESTER_APPROVAL_CHANNEL", "BINDTESTER_APPROVAL_TTL"}
 	s.PolicyFile = getenv("BINDTESTER_POLICY_FILE")
 	if s.PolicyFile != "" {
 		for _, v := range oneApp {
@@ -178,6 +194,10 @@ func loadPolicy(p *problems, getenv func(string) string, s *settings) *bot.Polic
 		ID: appid, Name: or(getenv("BINDTESTER_APP_NAME"), appid), Aliases: splitList(getenv("BINDTESTER_APP_ALIASES")),
 		Binders: splitList(getenv("BINDTESTER_BINDERS")), Channels: splitList(getenv("BINDTESTER_CHANNELS")),
 		Slots: number(p, getenv, "BINDTESTER_SLOTS", bot.DefaultSlots), QRPath: getenv("BINDTESTER_QR_PATH"),
+		DefaultDuration: accessDuration(p, getenv, "BINDTESTER_DEFAULT_DURATION"), MaxDuration: accessDuration(p, getenv, "BINDTESTER_MAX_DURATION"),
+		Requesters: splitList(getenv("BINDTESTER_REQUESTERS")), Approvers: splitList(getenv("BINDTESTER_APPROVERS")),
+		RequireApproval: boolean(p, getenv, "BINDTESTER_REQUIRE_APPROVAL"), ApprovalChannel: getenv("BINDTESTER_APPROVAL_CHANNEL"),
+		ApprovalTTL: accessDuration(p, getenv, "BINDTESTER_APPROVAL_TTL"),
 	}}}
 	policyProblems(p, pol.Validate())
 	return pol
@@ -187,7 +207,8 @@ func loadPolicy(p *problems, getenv func(string) string, s *settings) *bot.Polic
 var oneAppVariable = map[string]string{
 	"admins": "BINDTESTER_ADMINS", "apps": "BINDTESTER_APPID", "appid": "BINDTESTER_APPID",
 	"aliases": "BINDTESTER_APP_ALIASES", "binders": "BINDTESTER_BINDERS", "channels": "BINDTESTER_CHANNELS",
-	"slots": "BINDTESTER_SLOTS",
+	"slots": "BINDTESTER_SLOTS", "default_duration": "BINDTESTER_DEFAULT_DURATION", "max_duration": "BINDTESTER_MAX_DURATION",
+	"requesters": "BINDTESTER_REQUESTERS", "approvers": "BINDTESTER_APPROVERS", "approval_channel": "BINDTESTER_APPROVAL_CHANNEL",
 }
 
 // policyProblems reports a policy built from the environment, naming the variable of each field.
@@ -287,6 +308,30 @@ func duration(p *problems, getenv func(string) string, name string, def time.Dur
 		return def
 	}
 	return d
+}
+
+// accessDuration reads a duration like 12h, 14d or 2w; unset is 0 (the default).
+func accessDuration(p *problems, getenv func(string) string, name string) time.Duration {
+	v := getenv(name)
+	if v == "" {
+		return 0
+	}
+	d, ok := bot.ParseDuration(v)
+	if !ok {
+		p.add(name, "%q is not a duration like 12h, 14d or 2w", v)
+	}
+	return d
+}
+
+func boolean(p *problems, getenv func(string) string, name string) bool {
+	switch strings.ToLower(getenv(name)) {
+	case "", "false", "no", "0":
+		return false
+	case "true", "yes", "1":
+		return true
+	}
+	p.add(name, "%q: use true or false", getenv(name))
+	return false
 }
 
 func number(p *problems, getenv func(string) string, name string, def int) int {

@@ -55,7 +55,7 @@ func TestRunSlackNeedsSettings(t *testing.T) {
 			var stdout, stderr bytes.Buffer
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
-			err := run(ctx, tt.args, env(tt.env), nil, &stdout, &stderr)
+			err := run(ctx, tt.args, env(withDB(t, tt.env)), nil, &stdout, &stderr)
 			if err == nil {
 				t.Fatal("run started without the settings it needs")
 			}
@@ -92,7 +92,7 @@ func startRun(t *testing.T, extra map[string]string) *slackRun {
 	t.Cleanup(r.slack.Close)
 	t.Cleanup(r.wechat.Close)
 	r.wechat.AddApp(testAppID, testAppSecret)
-	e := merge(map[string]string{
+	e := withDB(t, merge(map[string]string{
 		"SLACK_APP_TOKEN":           e2eAppToken,
 		"SLACK_BOT_TOKEN":           e2eBotToken,
 		"SLACK_API_URL":             r.slack.URL,
@@ -104,7 +104,7 @@ func startRun(t *testing.T, extra map[string]string) *slackRun {
 		"BINDTESTER_ADMINS":         "UADMIN",
 		"BINDTESTER_SHUTDOWN_GRACE": "2s",
 		"LOG_LEVEL":                 "debug", // every log line, to check none shows a secret
-	}, extra)
+	}, extra))
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	t.Cleanup(func() {
@@ -336,11 +336,11 @@ func TestRunSlackRefusedTokens(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(r)
 			}
-			e := merge(map[string]string{
+			e := withDB(t, merge(map[string]string{
 				"SLACK_APP_TOKEN": e2eAppToken, "SLACK_BOT_TOKEN": e2eBotToken, "SLACK_API_URL": r.slack.URL,
 				"WECHAT_API_BASE": r.wechat.URL, "WECHAT_APP_SECRET": testAppSecret, "BINDTESTER_APPID": testAppID,
 				"BINDTESTER_SHUTDOWN_GRACE": "2s", "LOG_LEVEL": "debug",
-			}, tt.extra)
+			}, tt.extra))
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			go func() { r.done <- run(ctx, nil, env(e), nil, &bytes.Buffer{}, r.stderr) }()

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/bindtester/bindtester/bot"
@@ -70,10 +71,12 @@ var sandboxOutcomes = []struct {
 	{"no_permission", 61007},
 }
 
-// Sandbox users: the console's default user may bind to the demo app, the admin
-// may do anything, everyone else is denied.
+// Sandbox users: the console's default user may bind to the demo app, the guest
+// may ask (an approver decides), the admin may do anything and approves;
+// everyone else is denied.
 const (
 	sandboxUser  = "U0CONSOLE"
+	sandboxGuest = "U0GUEST"
 	sandboxAdmin = "U0ADMIN"
 )
 
@@ -82,7 +85,7 @@ func newSandbox(s *settings) *sandbox {
 	if s.Policy == nil {
 		s.Policy = &bot.Policy{Admins: []string{sandboxAdmin}, Apps: []bot.App{{
 			ID: "wx0123456789abcdef", Name: "Demo Mini Program", Aliases: []string{"demo"},
-			Binders: []string{sandboxUser}, Slots: 3,
+			Binders: []string{sandboxUser}, Requesters: []string{sandboxGuest}, Slots: 3,
 		}}}
 	}
 	fake := wechattest.NewServer()
@@ -112,9 +115,13 @@ func (sb *sandbox) banner() string {
 	if len(a.Aliases) > 0 {
 		example = a.Aliases[0]
 	}
+	approvals := "Approvals: \":user U…\" acts as someone else, \":approve N\" clicks Approve."
+	if slices.Contains(a.Requesters, sandboxGuest) {
+		approvals = fmt.Sprintf("Approvals: \":user %s\" asks, \":user %s\" then \":approve N\" decides.", sandboxGuest, sandboxAdmin)
+	}
 	return fmt.Sprintf(`*** SANDBOX: no WeChat credentials are set, so binds go to an in-process fake WeChat. ***
 Nothing leaves this machine. Set WECHAT_APP_SECRET (or another credential, see .env.example) to use the real one.
 Try: %s my_wechat_id   (%d slots; IDs with a fixed outcome: %s)
-Type help for usage, quit to leave.
-`, example, a.Slots, strings.Join(ids, ", "))
+%s Type help for usage, quit to leave.
+`, example, a.Slots, strings.Join(ids, ", "), approvals)
 }

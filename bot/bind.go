@@ -1,0 +1,362 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/bindtester/bindtester/wechat"
+)
+
+// resolveApp finds the app a command names, or answers privately that it can't.
+func (b *Bot) resolveApp(ctx context.Context, l Lang, req Request, key string, conv Conversation) (*App, error) {
+	app, ok := b.o.Policy.App(key)
+	if ok {
+		return app, nil
+	}
+	msg := "app.unknown"
+	if IsAppID(key) {
+		msg = "app.unknown_appid"
+	}
+	b.o.Log.Info("unknown app", "user", req.UserID, "app", key)
+	return nil, conv.Private(ctx, l.T(msg, Escape(key), b.help(ctx, l, req)))
+}
+
+// record writes an audit event, stamping the time.
+func (b *Bot) record(ctx context.Context, e Event) error {
+	if e.At.IsZero() {
+		e.At = b.o.Now()
+	}
+	if err := b.o.Store.Record(ctx, e); err != nil {
+		b.o.Log.Error("audit write failed", "kind", e.Kind, "app", e.AppID, "error", err)
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// bindJob is one bind to carry out, asked directly or approved.
+type bindJob struct {
+	app        *App
+	wechatID   string
+	duration   time.Duration
+	requester  string
+	actor      string // who made it happen: the requester, or the approver
+	admin      bool   // the requester is an admin (for hints)
+	approvalID int64
+	thread     Thread
+}
+
+func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv Conversation) error {
+	app, err := b.resolveApp(ctx, l, req, cmd.App, conv)
+	if app == nil {
+		return err
+	}
+	masked := MaskWechatID(cmd.WechatID)
+	log := b.o.Log.With("user", req.UserID, "channel", req.ChannelID, "app", app.ID, "wechatid", masked)
+	dur := cmd.Duration
+	if dur == 0 {
+		dur = app.DefaultDuration
+	}
+	d := b.o.Policy.CanBind(ctx, b.o.Groups, b.who(req), app)
+	if (d.Allowed || d.NeedsApproval) && dur > app.MaxDuration {
+		return conv.Private(ctx, l.T("usage.too_long", FormatDuration(dur), Escape(app.Name), FormatDuration(app.MaxDuration)))
+	}
+	ev := Event{Actor: req.UserID, Requester: req.UserID, Channel: req.ChannelID, AppID: app.ID, WechatMasked: masked,
+		Detail: "for " + FormatDuration(dur)}
+	switch {
+	case !d.Allowed && !d.NeedsApproval:
+		log.Info("bind denied", "reason", int(d.Reason))
+		ev.Kind, ev.Detail = EventDenied, reasonNames[d.Reason]
+		if err := b.record(ctx, ev); err != nil {
+			return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+		}
+		return conv.Private(ctx, b.denial(l, d, app))
+	case d.NeedsApproval:
+		return b.askApproval(ctx, l, req, app, cmd.WechatID, dur, conv)
+	}
+	ev.Kind = EventAllowed
+	if err := b.record(ctx, ev); err != nil {
+		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+	}
+	thread, err := conv.Open(ctx, l.T("parent.working", req.UserID, masked, Escape(app.Name), app.ID))
+	if err != nil {
+		log.Error("could not post the status message", "error", err)
+		return err
+	}
+	return b.finishBind(ctx, l, bindJob{app: app, wechatID: cmd.WechatID, duration: dur, requester: req.UserID,
+		actor: req.UserID, admin: d.Admin, thread: thread})
+}
+
+var reasonNames = map[reasonKey]string{reasonNotBinder: "not a binder", reasonWrongChannel: "wrong channel",
+	reasonAdminOnly: "admins only", reasonLookupFailed: "user group lookup failed"}
+
+// finishBind calls WeChat, records the outcome and the grant, then answers in the thread.
+func (b *Bot) finishBind(ctx context.Context, l Lang, j bindJob) error {
+	app, masked := j.app, MaskWechatID(j.wechatID)
+	log := b.o.Log.With("user", j.requester, "app", app.ID, "wechatid", masked)
+	ref := j.thread.Ref()
+	ev := Event{Actor: j.actor, Requester: j.requester, Channel: ref.Channel, ThreadTS: ref.ThreadTS, AppID: app.ID,
+		WechatMasked: masked, ApprovalID: j.approvalID}
+	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
+	defer cancel()
+	res, err := b.o.WeChat.BindTester(wctx, app.ID, j.wechatID)
+	if err != nil {
+		log.Warn("bind failed", "error", err)
+		ev.Kind, ev.ErrCode, ev.Detail = EventFailed, errCode(err), errDetail(err)
+		rerr := b.record(ctx, ev)
+		reply, short := b.explain(l, app, masked, err)
+		if errCode(err) == 85002 {
+			reply += "\n" + b.slotReport(ctx, l, app, j.admin)
+		}
+		// The WeChat failure is explained and logged; only answering failures go up.
+		return errors.Join(rerr, j.thread.Reply(ctx, reply),
+			j.thread.Update(ctx, l.T("summary.failed", j.requester, masked, Escape(app.Name), short)))
+	}
+	now := b.o.Now()
+	g, err := b.o.Store.SaveGrant(ctx, Grant{AppID: app.ID, WechatMasked: masked, UserStr: res.UserStr, Requester: j.requester,
+		Thread: ref, CreatedAt: now, ExpiresAt: now.Add(j.duration)}, j.wechatID)
+	if err != nil {
+		log.Error("bound, but the grant was not recorded", "error", err)
+		ev.Kind, ev.UserStr, ev.Detail = EventFailed, res.UserStr, "bound at WeChat, but the grant could not be recorded"
+		return errors.Join(err, b.record(ctx, ev), j.thread.Reply(ctx, l.T("err.store_after_bind", masked, b.admins(l))),
+			j.thread.Update(ctx, l.T("summary.failed", j.requester, masked, Escape(app.Name), l.T("err.internal.short"))))
+	}
+	log.Info("bound", "already", res.AlreadyBound, "grant", g.ID, "until", g.ExpiresAt)
+	ev.Kind, ev.UserStr, ev.GrantID = EventBound, g.UserStr, g.ID
+	ev.Detail = "until " + g.ExpiresAt.UTC().Format(time.RFC3339)
+	if res.AlreadyBound {
+		ev.Detail += " (already an experiencer)"
+	}
+	errs := []error{b.record(ctx, ev)}
+	text := l.T("bind.ok", masked, Escape(app.Name))
+	if res.AlreadyBound {
+		text = l.T("bind.already", masked, Escape(app.Name))
+	}
+	switch {
+	case g.Requester != j.requester: // an existing grant of someone else's, not shortened
+		text += "\n" + l.T("bind.until_theirs", slackTime(g.ExpiresAt), mention(g.Requester))
+	case g.ExpiresAt.Sub(now) <= warnAhead: // no warning comes for grants this short
+		text += "\n" + l.T("bind.until_short", slackTime(g.ExpiresAt), shortName(app), g.ID)
+	default:
+		text += "\n" + l.T("bind.until", slackTime(g.ExpiresAt), shortName(app), g.ID)
+	}
+	qr, qerr := b.o.WeChat.TrialQRCode(wctx, app.ID, app.QRPath)
+	if qerr != nil {
+		log.Warn("no trial QR code", "error", qerr)
+		errs = append(errs, j.thread.Reply(ctx, text+"\n"+l.T("bind.open_no_qr", masked)))
+	} else {
+		errs = append(errs, j.thread.Reply(ctx, text+"\n"+l.T("bind.open_qr", masked)))
+		err := j.thread.Attach(ctx, File{Name: app.ID + "-trial.jpg", Title: l.T("bind.qr_title", app.Name), Data: qr.Image})
+		if errors.Is(err, ErrCannotAttach) {
+			err = j.thread.Reply(ctx, l.T("bind.qr_elsewhere"))
+		}
+		errs = append(errs, err)
+	}
+	errs = append(errs, j.thread.Update(ctx, l.T("summary.ok", j.requester, masked, Escape(app.Name))))
+	return errors.Join(errs...)
+}
+
+// errDetail is an error as the audit log keeps it: WeChat's errmsg (the errcode
+// has its own column), or the token-free error text.
+func errDetail(err error) string {
+	var we *wechat.Error
+	if errors.As(err, &we) {
+		return we.Msg
+	}
+	return err.Error()
+}
+
+func errCode(err error) int {
+	var we *wechat.Error
+	if errors.As(err, &we) {
+		return we.Code
+	}
+	return 0
+}
+
+// shortName is what people type for an app: its first alias, or the appid.
+func shortName(a *App) string {
+	if len(a.Aliases) > 0 {
+		return a.Aliases[0]
+	}
+	return a.ID
+}
+
+// slackTime shows t in each reader's own time zone in Slack, with a UTC fallback.
+func slackTime(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
+}
+
+// slotReport says how full the app is and whose grants end first (85002).
+func (b *Bot) slotReport(ctx context.Context, l Lang, app *App, admin bool) string {
+	used := -1
+	if members, err := b.o.WeChat.Experiencers(ctx, app.ID); err == nil {
+		used = len(members)
+	}
+	grants, _ := b.o.Store.ActiveGrants(ctx, GrantFilter{AppID: app.ID})
+	if used < 0 {
+		used = len(grants)
+	}
+	text := l.T("slots.used", used, app.Slots)
+	if len(grants) > 0 {
+		text += "\n" + l.T("slots.soonest")
+		for _, g := range grants[:min(3, len(grants))] {
+			text += "\n" + l.T("slots.grant", g.WechatMasked, mention(g.Requester), slackTime(g.ExpiresAt), g.ID)
+		}
+		if admin {
+			text += "\n" + l.T("slots.admin_hint", shortName(app), grants[0].ID)
+		}
+	}
+	return text
+}
+
+// askApproval opens the requester's thread, stores the request and prompts the approvers.
+func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, wechatID string, dur time.Duration, conv Conversation) error {
+	masked := MaskWechatID(wechatID)
+	approvers := b.o.Policy.Approvers(app)
+	ev := Event{Kind: EventRequested, Actor: req.UserID, Requester: req.UserID, Channel: req.ChannelID, AppID: app.ID,
+		WechatMasked: masked, Detail: "for " + FormatDuration(dur)}
+	if err := b.record(ctx, ev); err != nil {
+		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+	}
+	thread, err := conv.Open(ctx, l.T("parent.approval", req.UserID, masked, Escape(app.Name), app.ID))
+	if err != nil {
+		return err
+	}
+	now := b.o.Now()
+	a, err := b.o.Store.CreateApproval(ctx, Approval{AppID: app.ID, WechatMasked: masked, Requester: req.UserID,
+		Thread: thread.Ref(), Duration: dur, State: ApprovalPending, CreatedAt: now, ExpiresAt: now.Add(app.ApprovalTTL)}, wechatID)
+	if err != nil {
+		b.o.Log.Error("approval not stored", "error", err)
+		return errors.Join(err, thread.Reply(ctx, l.T("err.store", b.admins(l))),
+			thread.Update(ctx, l.T("summary.failed", req.UserID, masked, Escape(app.Name), l.T("err.internal.short"))))
+	}
+	pl := b.o.Lang // approvers read the prompt in the bot's default language
+	where := "<#" + req.ChannelID + ">"
+	if req.ChannelID == "" {
+		where = "-"
+	}
+	prompt := Prompt{Value: strconv.FormatInt(a.ID, 10), Approve: pl.T("approval.button_approve"), Deny: pl.T("approval.button_deny"),
+		Text: pl.T("approval.prompt", req.UserID, masked, Escape(app.Name), FormatDuration(dur), where, slackTime(a.ExpiresAt), a.ID)}
+	var prompts []MessageRef
+	var errs []error
+	for _, to := range b.promptTargets(ctx, app) {
+		ref, err := b.o.Messenger.Prompt(ctx, to, prompt)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("approval prompt to %s: %w", to, err))
+			continue
+		}
+		prompts = append(prompts, ref)
+	}
+	if err := b.o.Store.SetPrompts(ctx, a.ID, prompts); err != nil {
+		errs = append(errs, err)
+	}
+	key := "approval.asked"
+	if len(prompts) == 0 {
+		key = "approval.not_delivered"
+	}
+	errs = append(errs, thread.Reply(ctx, l.T(key, mentions(l, approvers), slackTime(a.ExpiresAt))))
+	return errors.Join(errs...)
+}
+
+// promptTargets are where approval prompts go: the app's approval channel, or
+// each approver (user group members included) by DM.
+func (b *Bot) promptTargets(ctx context.Context, app *App) []string {
+	if app.ApprovalChannel != "" {
+		return []string{app.ApprovalChannel}
+	}
+	var to []string
+	for _, id := range b.o.Policy.Approvers(app) {
+		if !isGroupID(id) {
+			to = append(to, id)
+			continue
+		}
+		if members, err := b.o.Groups.Members(ctx, id); err == nil {
+			to = append(to, members...)
+		}
+	}
+	return to
+}
+
+// Click handles an approver's button: only a listed approver's click counts,
+// and each request is decided once.
+func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
+	l := b.userLang(ctx, c.UserID)
+	id, err := strconv.ParseInt(c.Value, 10, 64)
+	var a Approval
+	if err == nil {
+		a, err = b.o.Store.Approval(ctx, id)
+	}
+	app, ok := b.o.Policy.App(a.AppID)
+	if err != nil || !ok || (c.Action != ActionApprove && c.Action != ActionDeny) {
+		b.o.Log.Warn("click on an unknown approval", "user", c.UserID, "value", c.Value, "error", err)
+		return conv.Private(ctx, l.T("approval.unknown"))
+	}
+	can, err := b.o.Policy.CanApprove(ctx, b.o.Groups, c.UserID, app)
+	if !can {
+		b.o.Log.Info("click by a non-approver ignored", "user", c.UserID, "approval", id, "error", err)
+		return conv.Private(ctx, l.T("approval.not_approver", mentions(l, b.o.Policy.Approvers(app))))
+	}
+	if c.UserID == a.Requester {
+		return conv.Private(ctx, l.T("approval.own_request"))
+	}
+	now := b.o.Now()
+	if a.State == ApprovalPending && !now.Before(a.ExpiresAt) {
+		// Past its expiry, but not yet swept: it expires now rather than binds.
+		return errors.Join(b.expireApproval(ctx, a, now), conv.Private(ctx, l.T("approval.already_expired", "", slackTime(a.ExpiresAt))))
+	}
+	state, kind := ApprovalApproved, EventApproved
+	if c.Action == ActionDeny {
+		state, kind = ApprovalDenied, EventRejected
+	}
+	a, decided, err := b.o.Store.Decide(ctx, id, state, c.UserID, now)
+	if err != nil {
+		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+	}
+	if !decided {
+		return conv.Private(ctx, l.T("approval.already_"+string(a.State), mention(a.DecidedBy), slackTime(a.DecidedAt)))
+	}
+	ev := Event{Kind: kind, Actor: c.UserID, Requester: a.Requester, Channel: a.Thread.Channel, ThreadTS: a.Thread.ThreadTS,
+		AppID: a.AppID, WechatMasked: a.WechatMasked, ApprovalID: a.ID}
+	errs := []error{b.record(ctx, ev)}
+	pl := b.o.Lang
+	for _, p := range a.Prompts {
+		errs = append(errs, b.o.Messenger.Edit(ctx, p, pl.T("approval.decided_"+string(state), a.Requester, a.WechatMasked, Escape(app.Name), c.UserID)))
+	}
+	rl := b.userLang(ctx, a.Requester)
+	thread := b.reopen(a.Thread, a.Requester)
+	if state == ApprovalDenied {
+		return errors.Join(append(errs, thread.Reply(ctx, rl.T("approval.denied", a.Requester, c.UserID)),
+			thread.Update(ctx, rl.T("summary.failed", a.Requester, a.WechatMasked, Escape(app.Name), rl.T("approval.denied.short"))))...)
+	}
+	errs = append(errs, thread.Reply(ctx, rl.T("approval.approved", a.Requester, c.UserID)))
+	wechatID, err := b.o.Store.ApprovalWechatID(ctx, a.ID)
+	if err != nil {
+		return errors.Join(append(errs, err, thread.Reply(ctx, rl.T("err.store", b.admins(rl))))...)
+	}
+	requesterAdmin, _ := b.o.Policy.IsAdmin(ctx, b.o.Groups, Who{UserID: a.Requester})
+	errs = append(errs, b.finishBind(ctx, rl, bindJob{app: app, wechatID: wechatID, duration: a.Duration, requester: a.Requester,
+		actor: c.UserID, admin: requesterAdmin, approvalID: a.ID, thread: thread}))
+	return errors.Join(errs...)
+}
+
+// reopen is the thread at ref, or, where there is none, the requester's DMs.
+func (b *Bot) reopen(ref ThreadRef, requester string) Thread {
+	if ref.Channel == "" {
+		return dmThread{b: b, user: requester}
+	}
+	return b.o.Messenger.Reopen(ref)
+}
+
+// dmThread answers by DM where no thread can be reopened.
+type dmThread struct {
+	b    *Bot
+	user string
+}
+
+func (t dmThread) Reply(ctx context.Context, text string) error { return t.b.tell(ctx, t.user, text) }
+func (t dmThread) Attach(context.Context, File) error           { return ErrCannotAttach }
+func (t dmThread) Update(context.Context, string) error         { return nil } // the reply said it all
+func (t dmThread) Ref() ThreadRef                               { return ThreadRef{} }

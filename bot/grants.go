@@ -1,0 +1,247 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/bindtester/bindtester/wechat"
+)
+
+// unbind removes a tester: one's own grants, or for admins any experiencer.
+func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv Conversation) error {
+	app, err := b.resolveApp(ctx, l, req, cmd.App, conv)
+	if app == nil {
+		return err
+	}
+	admin, _ := b.o.Policy.IsAdmin(ctx, b.o.Groups, b.who(req))
+	var g Grant
+	if cmd.GrantID != 0 {
+		g, err = b.o.Store.Grant(ctx, cmd.GrantID)
+		if err == nil && (g.AppID != app.ID || g.State != GrantActive) {
+			err = ErrNotFound
+		}
+		if err != nil {
+			return conv.Private(ctx, l.T("unbind.no_grant", cmd.GrantID, Escape(app.Name)))
+		}
+	} else if g, err = b.o.Store.FindGrant(ctx, app.ID, cmd.WechatID); err != nil && !errors.Is(err, ErrNotFound) {
+		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+	}
+	found := g.ID != 0
+	masked := g.WechatMasked
+	if !found {
+		masked = MaskWechatID(cmd.WechatID)
+	}
+	ev := Event{Actor: req.UserID, Requester: req.UserID, Channel: req.ChannelID, AppID: app.ID, WechatMasked: masked,
+		GrantID: g.ID, UserStr: g.UserStr}
+	if found {
+		ev.Requester = g.Requester
+	}
+	var deny string
+	switch {
+	case found && g.Requester != req.UserID && !admin:
+		deny = l.T("unbind.not_yours", masked, mention(g.Requester), b.admins(l))
+	case !found && !admin:
+		deny = l.T("unbind.not_found", masked, Escape(app.Name))
+	}
+	if deny != "" {
+		ev.Kind, ev.Detail = EventDenied, "unbind"
+		return errors.Join(b.record(ctx, ev), conv.Private(ctx, deny))
+	}
+	who, err := b.tester(ctx, g, cmd.WechatID)
+	if err == nil {
+		wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
+		err = b.o.WeChat.UnbindTester(wctx, app.ID, who)
+		cancel()
+	}
+	if err != nil {
+		ev.Kind, ev.ErrCode, ev.Detail = EventFailed, errCode(err), "unbind: "+errDetail(err)
+		_, short := b.explain(l, app, masked, err)
+		return errors.Join(b.record(ctx, ev), conv.Private(ctx, l.T("unbind.failed", masked, Escape(app.Name), short)))
+	}
+	ev.Kind = EventUnbound
+	errs := []error{}
+	if found {
+		if _, err := b.o.Store.EndGrant(ctx, g.ID, req.UserID, b.o.Now()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, b.record(ctx, ev), conv.Private(ctx, l.T("unbind.ok", masked, Escape(app.Name))))
+	if found && g.Requester != req.UserID {
+		rl := b.userLang(ctx, g.Requester)
+		errs = append(errs, b.tell(ctx, g.Requester, rl.T("unbind.told", masked, Escape(app.Name), req.UserID)))
+	}
+	return errors.Join(errs...)
+}
+
+// tester names whom to unbind: the grant's userstr, or its sealed WeChat ID
+// where WeChat gave none, or (no grant) the WeChat ID typed.
+func (b *Bot) tester(ctx context.Context, g Grant, typed string) (wechat.Tester, error) {
+	switch {
+	case g.UserStr != "":
+		return wechat.Tester{UserStr: g.UserStr}, nil
+	case g.ID != 0:
+		id, err := b.o.Store.GrantWechatID(ctx, g.ID)
+		return wechat.Tester{WechatID: id}, err
+	}
+	return wechat.Tester{WechatID: typed}, nil
+}
+
+// testers lists the app's experiencers joined with what the bot knows of them.
+func (b *Bot) testers(ctx context.Context, l Lang, req Request, cmd Command, conv Conversation) error {
+	app, err := b.resolveApp(ctx, l, req, cmd.App, conv)
+	if app == nil {
+		return err
+	}
+	if ok, _ := b.o.Policy.CanView(ctx, b.o.Groups, b.who(req), app); !ok {
+		return conv.Private(ctx, l.T("deny.testers", Escape(app.Name), b.admins(l)))
+	}
+	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
+	members, err := b.o.WeChat.Experiencers(wctx, app.ID)
+	cancel()
+	if err != nil {
+		_, short := b.explain(l, app, "", err)
+		return conv.Private(ctx, l.T("testers.failed", Escape(app.Name), short))
+	}
+	grants, err := b.o.Store.ActiveGrants(ctx, GrantFilter{AppID: app.ID})
+	if err != nil {
+		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+	}
+	byUserStr := map[string]Grant{}
+	var noUserStr []Grant
+	for _, g := range grants {
+		if g.UserStr == "" {
+			noUserStr = append(noUserStr, g)
+		} else {
+			byUserStr[g.UserStr] = g
+		}
+	}
+	lines := []string{l.T("testers.header", Escape(app.Name), len(members), app.Slots)}
+	for _, u := range members {
+		g, ok := byUserStr[u]
+		if !ok {
+			lines = append(lines, l.T("testers.outside", Escape(abbrev(u))))
+			continue
+		}
+		lines = append(lines, l.T("testers.grant", g.WechatMasked, mention(g.Requester), slackTime(g.CreatedAt), slackTime(g.ExpiresAt), g.ID))
+	}
+	for _, g := range noUserStr {
+		lines = append(lines, l.T("testers.grant", g.WechatMasked, mention(g.Requester), slackTime(g.CreatedAt), slackTime(g.ExpiresAt), g.ID))
+	}
+	if len(members) == 0 && len(noUserStr) == 0 {
+		lines = append(lines, l.T("testers.none"))
+	}
+	return conv.Private(ctx, strings.Join(lines, "\n"))
+}
+
+// abbrev shortens a userstr for display.
+func abbrev(s string) string {
+	if len(s) > 10 {
+		return s[:10] + "…"
+	}
+	return s
+}
+
+// mine lists the requester's own active grants.
+func (b *Bot) mine(ctx context.Context, l Lang, req Request, conv Conversation) error {
+	grants, err := b.o.Store.ActiveGrants(ctx, GrantFilter{Requester: req.UserID})
+	if err != nil {
+		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+	}
+	if len(grants) == 0 {
+		return conv.Private(ctx, l.T("mine.none"))
+	}
+	lines := []string{l.T("mine.header", len(grants))}
+	for _, g := range grants {
+		name, short := g.AppID, g.AppID
+		if app, ok := b.o.Policy.App(g.AppID); ok {
+			name, short = Escape(app.Name), shortName(app)
+		}
+		lines = append(lines, l.T("mine.grant", g.WechatMasked, name, slackTime(g.ExpiresAt), short, g.ID))
+	}
+	return conv.Private(ctx, strings.Join(lines, "\n"))
+}
+
+// ErrForbidden is returned by Audit for someone who may not read the audit log.
+var ErrForbidden = errors.New("only admins may do this")
+
+// Audit returns audit events for an admin (or the command line's --admin).
+func (b *Bot) Audit(ctx context.Context, who Who, f AuditFilter) ([]Event, error) {
+	admin, err := b.o.Policy.IsAdmin(ctx, b.o.Groups, who)
+	if !admin {
+		return nil, errors.Join(ErrForbidden, err)
+	}
+	return b.o.Store.Events(ctx, f)
+}
+
+const auditPage = 10
+
+// auditCommand shows the audit log, newest first, a page at a time.
+func (b *Bot) auditCommand(ctx context.Context, l Lang, req Request, cmd Command, conv Conversation) error {
+	f := AuditFilter{User: cmd.User, Limit: auditPage + 1, Offset: (cmd.Page - 1) * auditPage}
+	var app *App
+	if cmd.App != "" {
+		var err error
+		if app, err = b.resolveApp(ctx, l, req, cmd.App, conv); app == nil {
+			return err
+		}
+		f.AppID = app.ID
+	}
+	events, err := b.Audit(ctx, b.who(req), f)
+	if errors.Is(err, ErrForbidden) {
+		return conv.Private(ctx, l.T("deny.audit", b.admins(l)))
+	}
+	if err != nil {
+		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+	}
+	if len(events) == 0 {
+		return conv.Private(ctx, l.T("audit.none"))
+	}
+	more := len(events) > auditPage
+	events = events[:min(len(events), auditPage)]
+	lines := []string{l.T("audit.header", cmd.Page)}
+	for _, e := range events {
+		lines = append(lines, b.auditLine(l, e))
+	}
+	if more {
+		next := "audit"
+		if cmd.App != "" {
+			next += " " + Escape(cmd.App)
+		}
+		if cmd.User != "" {
+			next += " " + cmd.User
+		}
+		lines = append(lines, l.T("audit.more", fmt.Sprintf("%s page %d", next, cmd.Page+1)))
+	}
+	return conv.Private(ctx, strings.Join(lines, "\n"))
+}
+
+func (b *Bot) auditLine(l Lang, e Event) string {
+	name := e.AppID
+	if app, ok := b.o.Policy.App(e.AppID); ok {
+		name = Escape(app.Name)
+	}
+	s := fmt.Sprintf("%s *%s* %s", slackTime(e.At), e.Kind, mention(e.Actor))
+	if e.Requester != "" && e.Requester != e.Actor {
+		s += " (" + l.T("audit.for", mention(e.Requester)) + ")"
+	}
+	if e.WechatMasked != "" {
+		s += " `" + e.WechatMasked + "`"
+	}
+	s += " → " + name
+	var extra []string
+	if e.ErrCode != 0 {
+		extra = append(extra, fmt.Sprintf("errcode %d", e.ErrCode))
+	}
+	if e.GrantID != 0 {
+		extra = append(extra, fmt.Sprintf("#%d", e.GrantID))
+	}
+	if e.Detail != "" {
+		extra = append(extra, Escape(e.Detail))
+	}
+	if len(extra) > 0 {
+		s += " — " + strings.Join(extra, ", ")
+	}
+	return "• " + s
+}

@@ -1,0 +1,44 @@
+package slackbot
+
+import (
+	"context"
+
+	"github.com/slack-go/slack"
+
+	"github.com/bindtester/bindtester/bot"
+)
+
+// The Adapter is the bot's Messenger: news outside a request.
+
+// DM writes to a user in the bot's direct messages.
+func (a *Adapter) DM(ctx context.Context, userID, text string) error {
+	_, _, err := a.api.PostMessageContext(ctx, userID, slack.MsgOptionText(text, false))
+	return err
+}
+
+// Reopen returns the thread at ref.
+func (a *Adapter) Reopen(ref bot.ThreadRef) bot.Thread {
+	return &channelThread{a: a, channel: ref.Channel, parentTS: ref.ParentTS, threadTS: ref.ThreadTS}
+}
+
+// Prompt posts an approval request with Approve and Deny buttons (Block Kit).
+func (a *Adapter) Prompt(ctx context.Context, to string, p bot.Prompt) (bot.MessageRef, error) {
+	approve := slack.NewButtonBlockElement(bot.ActionApprove, p.Value, slack.NewTextBlockObject(slack.PlainTextType, p.Approve, false, false))
+	approve.Style = slack.StylePrimary
+	deny := slack.NewButtonBlockElement(bot.ActionDeny, p.Value, slack.NewTextBlockObject(slack.PlainTextType, p.Deny, false, false))
+	deny.Style = slack.StyleDanger
+	channel, ts, err := a.api.PostMessageContext(ctx, to,
+		slack.MsgOptionText(p.Text, false), // the notification text
+		slack.MsgOptionBlocks(
+			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, p.Text, false, false), nil, nil),
+			slack.NewActionBlock("approval", approve, deny),
+		))
+	return bot.MessageRef{Channel: channel, TS: ts}, err
+}
+
+// Edit replaces a prompt with text, removing its buttons.
+func (a *Adapter) Edit(ctx context.Context, ref bot.MessageRef, text string) error {
+	_, _, _, err := a.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, slack.MsgOptionText(text, false),
+		slack.MsgOptionBlocks(slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)))
+	return err
+}

@@ -1,0 +1,153 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// RunWorker sweeps every interval until ctx ends: it unbinds testers whose time
+// is up, warns requesters a day ahead, and expires stale approvals. Everything
+// it works from is in the store, so a restart resumes where it stopped.
+func (b *Bot) RunWorker(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := b.Sweep(ctx); err != nil && ctx.Err() == nil {
+			b.o.Log.Warn("sweep finished with errors", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// warnAhead is how long before the end a requester is told.
+const warnAhead = 24 * time.Hour
+
+// Sweep does one pass of the worker's duties.
+func (b *Bot) Sweep(ctx context.Context) error {
+	now := b.o.Now()
+	return errors.Join(b.expireGrants(ctx, now), b.warnGrants(ctx, now), b.expireApprovals(ctx, now))
+}
+
+// retryAfter is the wait before another unbind attempt: 1 minute, doubling, at most an hour.
+func retryAfter(attempts int) time.Duration {
+	return min(time.Minute<<min(attempts, 6), time.Hour)
+}
+
+func (b *Bot) expireGrants(ctx context.Context, now time.Time) error {
+	due, err := b.o.Store.DueGrants(ctx, now)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, g := range due {
+		if ctx.Err() != nil {
+			break
+		}
+		log := b.o.Log.With("grant", g.ID, "app", g.AppID, "wechatid", g.WechatMasked)
+		ev := Event{Requester: g.Requester, Channel: g.Thread.Channel, ThreadTS: g.Thread.ThreadTS, AppID: g.AppID,
+			WechatMasked: g.WechatMasked, UserStr: g.UserStr, GrantID: g.ID}
+		who, err := b.tester(ctx, g, "")
+		if err == nil {
+			wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
+			err = b.o.WeChat.UnbindTester(wctx, g.AppID, who)
+			cancel()
+		}
+		if err != nil {
+			next := now.Add(retryAfter(g.Attempts))
+			log.Warn("automatic unbind failed; will retry", "attempt", g.Attempts+1, "next", next, "error", err)
+			ev.Kind, ev.ErrCode, ev.Detail = EventFailed, errCode(err), "automatic unbind failed, retrying at "+next.UTC().Format(time.RFC3339)+": "+errDetail(err)
+			errs = append(errs, b.o.Store.UnbindFailed(ctx, g.ID, err.Error(), next), b.record(ctx, ev))
+			continue
+		}
+		ended, err := b.o.Store.EndGrant(ctx, g.ID, "", now)
+		if err != nil || !ended {
+			errs = append(errs, err)
+			continue
+		}
+		log.Info("unbound: time is up")
+		ev.Kind, ev.Detail = EventExpired, "time is up"
+		errs = append(errs, b.record(ctx, ev))
+		l := b.userLang(ctx, g.Requester)
+		errs = append(errs, b.tell(ctx, g.Requester, l.T("expired.dm", g.WechatMasked, b.appName(g.AppID), b.rebindHint(g.AppID))))
+	}
+	return errors.Join(errs...)
+}
+
+func (b *Bot) warnGrants(ctx context.Context, now time.Time) error {
+	soon, err := b.o.Store.WarnGrants(ctx, now, now.Add(warnAhead))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, g := range soon {
+		if g.ExpiresAt.Sub(g.CreatedAt) > warnAhead { // short grants: the requester knows when they end
+			l := b.userLang(ctx, g.Requester)
+			err := b.tell(ctx, g.Requester, l.T("expiry.warning", g.WechatMasked, b.appName(g.AppID), slackTime(g.ExpiresAt), b.rebindHint(g.AppID)))
+			if err != nil {
+				errs = append(errs, err) // not marked: the next sweep tries again
+				continue
+			}
+		}
+		errs = append(errs, b.o.Store.MarkWarned(ctx, g.ID, now))
+	}
+	return errors.Join(errs...)
+}
+
+func (b *Bot) expireApprovals(ctx context.Context, now time.Time) error {
+	stale, err := b.o.Store.StaleApprovals(ctx, now)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range stale {
+		errs = append(errs, b.expireApproval(ctx, a, now))
+	}
+	return errors.Join(errs...)
+}
+
+// expireApproval ends a pending approval nobody decided in time, and says so.
+func (b *Bot) expireApproval(ctx context.Context, a Approval, now time.Time) error {
+	a, decided, err := b.o.Store.Decide(ctx, a.ID, ApprovalExpired, "", now)
+	if err != nil || !decided {
+		return err
+	}
+	errs := []error{b.record(ctx, Event{Kind: EventApprovalExpired, Requester: a.Requester, Channel: a.Thread.Channel,
+		ThreadTS: a.Thread.ThreadTS, AppID: a.AppID, WechatMasked: a.WechatMasked, ApprovalID: a.ID})}
+	name := b.appName(a.AppID)
+	for _, p := range a.Prompts {
+		errs = append(errs, b.o.Messenger.Edit(ctx, p, b.o.Lang.T("approval.decided_expired", a.Requester, a.WechatMasked, name)))
+	}
+	l := b.userLang(ctx, a.Requester)
+	thread := b.reopen(a.Thread, a.Requester)
+	return errors.Join(append(errs, thread.Reply(ctx, l.T("approval.expired", a.Requester)),
+		thread.Update(ctx, l.T("summary.failed", a.Requester, a.WechatMasked, name, l.T("approval.expired.short"))))...)
+}
+
+// tell DMs a requester; requesters that are not Slack users (the command
+// line's "cli-admin") have nowhere to be told.
+func (b *Bot) tell(ctx context.Context, user, text string) error {
+	if !isSlackID(user) {
+		return nil
+	}
+	return b.o.Messenger.DM(ctx, user, text)
+}
+
+func (b *Bot) appName(appid string) string {
+	if app, ok := b.o.Policy.App(appid); ok {
+		return Escape(app.Name)
+	}
+	return appid
+}
+
+// rebindHint is the command to ask again.
+func (b *Bot) rebindHint(appid string) string {
+	if app, ok := b.o.Policy.App(appid); ok {
+		return "/bindtester " + shortName(app) + " <wechat-id>"
+	}
+	return "/bindtester " + appid + " <wechat-id>"
+}
