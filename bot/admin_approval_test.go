@@ -366,3 +366,12 @@ func TestApprovalExpires(t *testing.T) {
 		t.Errorf("WeChat got %d requests", n)
 	}
 }
+
+// help tells a requester that their binds need an approver, and a binder not.
+func TestHelpSaysWhichAppsNeedApproval(t *testing.T) {
+	f := newFixture(t)
+	approvalPolicy(f)
+	b := f.bot()
+	wantContains(t, "requester's help", run(t, b, "UREQ", "help").all(), "*Shop*", "(an approver decides)")
+	wantNotContains(t, "binder's help", run(t, b, "UALICE", "help").all(), "(an approver decides)")
+}

@@ -226,6 +226,9 @@ func (b *Bot) help(ctx context.Context, l Lang, req Request) string {
 		names := make([]string, len(apps))
 		for i, a := range apps {
 			names[i] = appLabel(a)
+			if !admin && b.o.Policy.CanBind(ctx, b.o.Groups, b.who(req), a).NeedsApproval {
+				names[i] += " " + l.T("help.needs_approval")
+			}
 		}
 		lines = append(lines, l.T("usage.apps", strings.Join(names, ", ")))
 	}

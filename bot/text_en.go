@@ -72,15 +72,16 @@ var textEN = map[string]string{
 	"err.internal.short":    "internal error",
 
 	// more usage
-	"usage.duration": "`%s` is not a duration: write a number and h, d or w after `for`, like `for 12h`, `for 3d` or `for 2w`.",
-	"usage.too_long": "%s is longer than *%s* allows: at most %s. Ask for less, like `for 3d`.",
-	"usage.testers":  "Which Mini Program? `/bindtester testers <app>`.",
-	"usage.unbind":   "Unbind whom? `/bindtester unbind <app> <wechat-id>` or `/bindtester unbind <app> #<grant>` (see `/bindtester mine`).",
-	"usage.page":     "`%s` is not a page number: `/bindtester audit page 2`.",
-	"usage.audit":    "I did not understand `%s`: `/bindtester audit [app] [@person] [page N]`.",
-	"help.mine":      "`/bindtester mine` lists the testers you bound and when their access ends; `/bindtester unbind <app> <wechat-id>` removes one early.",
-	"help.testers":   "`/bindtester testers <app>` shows an app's experiencers and who asked for each.",
-	"help.admin":     "Admins also: `/bindtester unbind <app> <wechat-id>` for anyone, and `/bindtester audit [app] [@person] [page N]`.",
+	"usage.duration":      "`%s` is not a duration: write a number and h, d or w after `for`, like `for 12h`, `for 3d` or `for 2w`.",
+	"usage.too_long":      "%s is longer than *%s* allows: at most %s. Ask for less, like `for 3d`.",
+	"usage.testers":       "Which Mini Program? `/bindtester testers <app>`.",
+	"usage.unbind":        "Unbind whom? `/bindtester unbind <app> <wechat-id>` or `/bindtester unbind <app> #<grant>` (see `/bindtester mine`).",
+	"usage.page":          "`%s` is not a page number: `/bindtester audit page 2`.",
+	"usage.audit":         "I did not understand `%s`: `/bindtester audit [app] [@person] [page N]`.",
+	"help.needs_approval": "(an approver decides)",
+	"help.mine":           "`/bindtester mine` lists the testers you bound and when their access ends; `/bindtester unbind <app> <wechat-id>` removes one early.",
+	"help.testers":        "`/bindtester testers <app>` shows an app's experiencers and who asked for each.",
+	"help.admin":          "Admins also: `/bindtester unbind <app> <wechat-id>` for anyone, and `/bindtester audit [app] [@person] [page N]`.",
 
 	// storage
 	"err.store":            "I could not record this request, so I did nothing. Please try again in a minute; if it keeps failing, tell an admin (%s).",

@@ -75,15 +75,16 @@ var textZH = map[string]string{
 	"err.internal.short":    "内部错误",
 
 	// more usage
-	"usage.duration": "`%s` 不是有效的时长：请在 `for` 后写数字加 h（小时）、d（天）或 w（周），例如 `for 12h`、`for 3d` 或 `for 2w`。",
-	"usage.too_long": "%s 超过了 *%s* 允许的最长时长：最多 %s。请申请短一些，例如 `for 3d`。",
-	"usage.testers":  "要查看哪个小程序？`/bindtester testers <app>`。",
-	"usage.unbind":   "要解绑谁？`/bindtester unbind <app> <wechat-id>` 或 `/bindtester unbind <app> #<grant>`（授权编号见 `/bindtester mine`）。",
-	"usage.page":     "`%s` 不是有效的页码。用法示例：`/bindtester audit page 2`。",
-	"usage.audit":    "我没看懂 `%s`。用法：`/bindtester audit [app] [@person] [page N]`。",
-	"help.mine":      "`/bindtester mine` 列出你绑定的体验者及其到期时间；`/bindtester unbind <app> <wechat-id>` 可提前解绑。",
-	"help.testers":   "`/bindtester testers <app>` 查看小程序的体验者，以及每位体验者由谁申请。",
-	"help.admin":     "管理员还可以：用 `/bindtester unbind <app> <wechat-id>` 解绑任何人的体验者，用 `/bindtester audit [app] [@person] [page N]` 查看审计日志。",
+	"usage.duration":      "`%s` 不是有效的时长：请在 `for` 后写数字加 h（小时）、d（天）或 w（周），例如 `for 12h`、`for 3d` 或 `for 2w`。",
+	"usage.too_long":      "%s 超过了 *%s* 允许的最长时长：最多 %s。请申请短一些，例如 `for 3d`。",
+	"usage.testers":       "要查看哪个小程序？`/bindtester testers <app>`。",
+	"usage.unbind":        "要解绑谁？`/bindtester unbind <app> <wechat-id>` 或 `/bindtester unbind <app> #<grant>`（授权编号见 `/bindtester mine`）。",
+	"usage.page":          "`%s` 不是有效的页码。用法示例：`/bindtester audit page 2`。",
+	"usage.audit":         "我没看懂 `%s`。用法：`/bindtester audit [app] [@person] [page N]`。",
+	"help.needs_approval": "（需审批人批准）",
+	"help.mine":           "`/bindtester mine` 列出你绑定的体验者及其到期时间；`/bindtester unbind <app> <wechat-id>` 可提前解绑。",
+	"help.testers":        "`/bindtester testers <app>` 查看小程序的体验者，以及每位体验者由谁申请。",
+	"help.admin":          "管理员还可以：用 `/bindtester unbind <app> <wechat-id>` 解绑任何人的体验者，用 `/bindtester audit [app] [@person] [page N]` 查看审计日志。",
 
 	// storage
 	"err.store":            "无法记录这次申请，所以我什么也没做。请过一分钟再试；如果一直失败，请告诉管理员（%s）。",
