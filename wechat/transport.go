@@ -24,6 +24,9 @@ type Config struct {
 	MaxAttempts int           // for transient failures; default 3
 	Backoff     time.Duration // first retry wait, doubled each time, with jitter; default 200ms
 	Logger      *slog.Logger  // default: discard
+	// Observe, if set, is told of every HTTP attempt: the API path (never the
+	// URL), how long it took and its error (nil on success). For metrics.
+	Observe func(path string, took time.Duration, err error)
 }
 
 // Transport does one WeChat HTTP exchange at a time and classifies its result;
@@ -34,6 +37,7 @@ type Transport struct {
 	maxAttempts int
 	backoff     time.Duration
 	log         *slog.Logger
+	observe     func(path string, took time.Duration, err error)
 }
 
 // NewTransport builds the shared HTTP layer on resty.
@@ -63,7 +67,7 @@ func NewTransport(cfg Config) *Transport {
 			IdleConnTimeout:     90 * time.Second,
 			TLSHandshakeTimeout: 10 * time.Second,
 		})
-	return &Transport{r: r, timeout: cfg.Timeout, maxAttempts: cfg.MaxAttempts, backoff: cfg.Backoff, log: cfg.Logger}
+	return &Transport{r: r, timeout: cfg.Timeout, maxAttempts: cfg.MaxAttempts, backoff: cfg.Backoff, log: cfg.Logger, observe: cfg.Observe}
 }
 
 // quietLogger drops resty's own log lines, whose text can carry the access token.
@@ -93,9 +97,22 @@ type request struct {
 	raw    func(contentType string, body []byte) bool // optional: takes a non-JSON success (images)
 }
 
+// name is the request's path for logs and metrics: an absolute URL (the token
+// service's) may hold credentials of its own.
+func (rq request) name() string {
+	if strings.Contains(rq.path, "://") {
+		return "token service"
+	}
+	return rq.path
+}
+
 // do performs one attempt. Success is a nil error; a non-zero errcode is an *Error;
 // anything else is a *TransportError.
-func (t *Transport) do(ctx context.Context, rq request) error {
+func (t *Transport) do(ctx context.Context, rq request) (err error) {
+	if t.observe != nil {
+		start := time.Now()
+		defer func() { t.observe(rq.name(), time.Since(start), err) }()
+	}
 	ctx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
 	r := t.r.R().SetContext(ctx).SetQueryParams(rq.query)

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -36,6 +37,8 @@ type Config struct {
 	Workers  int           // commands handled at once; default 8
 	Grace    time.Duration // how long in-flight work may finish after shutdown starts; default 20s
 	Log      *slog.Logger
+	// Observe, if set, is told the type of every envelope as it is acked. For metrics.
+	Observe func(envelopeType string)
 }
 
 // Adapter is the Slack side of the bot.
@@ -47,6 +50,7 @@ type Adapter struct {
 	http    *http.Client
 
 	botUserID string
+	connected atomic.Bool
 	sem       chan struct{}
 	inflight  sync.WaitGroup
 	seen      *dedupe
@@ -87,6 +91,9 @@ func New(cfg Config) *Adapter {
 	return &Adapter{cfg: cfg, api: api, log: cfg.Log, http: hc,
 		sem: make(chan struct{}, cfg.Workers), seen: newDedupe(10 * time.Minute)}
 }
+
+// Connected reports whether the Socket Mode connection is up (for health checks).
+func (a *Adapter) Connected() bool { return a.connected.Load() }
 
 // API is the Slack Web API client, for lookups (user groups, locales).
 func (a *Adapter) API() *slack.Client { return a.api }
@@ -163,16 +170,22 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 		if err := sm.Ack(*evt.Request); err != nil {
 			a.log.Warn("slack: ack failed", "type", evt.Type, "error", err)
 		}
+		if a.cfg.Observe != nil {
+			a.cfg.Observe(string(evt.Type))
+		}
 	}
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
 		a.log.Debug("slack: connecting")
 	case socketmode.EventTypeConnected:
+		a.connected.Store(true)
 		a.log.Info("slack: connected")
 	case socketmode.EventTypeConnectionError:
+		a.connected.Store(false)
 		a.log.Warn("slack: connection error; slack-go retries", "error", fmt.Sprint(evt.Data))
-	case socketmode.EventTypeDisconnect:
-		a.log.Info("slack: disconnect requested; reconnecting")
+	case socketmode.EventTypeDisconnect, socketmode.EventTypeIncomingError:
+		a.connected.Store(false)
+		a.log.Info("slack: disconnected; reconnecting", "type", evt.Type)
 	case socketmode.EventTypeErrorWriteFailed:
 		a.log.Warn("slack: write failed (an ack may be lost; Slack redelivers events)")
 	case socketmode.EventTypeSlashCommand:

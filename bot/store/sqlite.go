@@ -84,6 +84,15 @@ func Open(ctx context.Context, path string, key []byte) (*SQLite, error) {
 }
 
 // Close closes the database; SQLite checkpoints the WAL into the main file.
+// Ping checks that the database answers (for health checks).
+func (s *SQLite) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("store %s: %w", s.path, err)
+	}
+	return nil
+}
+
 func (s *SQLite) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)

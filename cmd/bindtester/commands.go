@@ -25,6 +25,8 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 		return err
 	}
 	log := newLogger(s, stderr)
+	m := newMetrics()
+	s.observeWeChat = m.observeWeChat
 	wx, err := newWeChat(s, log)
 	if err != nil {
 		return err
@@ -35,8 +37,19 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	}
 	defer st.Close()
 	adapter := slackbot.New(slackbot.Config{BotToken: s.SlackBotToken, AppToken: s.SlackAppToken, APIURL: s.SlackAPIURL,
-		Workers: s.Workers, Grace: s.Grace, Log: log})
-	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log, Store: st, Messenger: adapter,
+		Workers: s.Workers, Grace: s.Grace, Log: log, Observe: func(t string) { m.envelopes.WithLabelValues(t).Inc() }})
+	if s.OpsAddr != "" {
+		healthy := func(ctx context.Context) error {
+			if !adapter.Connected() {
+				return errors.New("not connected to Slack")
+			}
+			return st.Ping(ctx)
+		}
+		if err := serveOps(ctx, s.OpsAddr, healthy, m, log); err != nil {
+			return err
+		}
+	}
+	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log, Store: meteredStore{Store: st, events: m.events}, Messenger: adapter,
 		Groups:  bot.NewGroupCache(slackbot.GroupMembers{API: adapter.API()}, 5*time.Minute),
 		Locales: &slackbot.Locales{API: adapter.API()}})
 	announce(log, s)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -44,10 +45,12 @@ type settings struct {
 	DBSet      bool          // BINDTESTER_DB was given (the console sandbox ignores it, and says so)
 	StoreKey   []byte        // BINDTESTER_STORE_KEY; nil means the key file beside the database
 	Sweep      time.Duration // how often the worker looks for expired grants and approvals
+	OpsAddr    string        // where /healthz and /metrics are served; "" for nowhere
 	LogLevel   slog.Level
 	LogJSON    bool
 
-	getenv func(string) string // for variables named in the policy file (secret_env, …)
+	getenv        func(string) string                              // for variables named in the policy file (secret_env, …)
+	observeWeChat func(path string, took time.Duration, err error) // metrics, when served
 }
 
 // withCreds is a copy of s using one app secret for every app (the sandbox).
@@ -112,6 +115,10 @@ func loadSettings(getenv func(string) string) (settings, problems) {
 	s.Grace = duration(&p, getenv, "BINDTESTER_SHUTDOWN_GRACE", 20*time.Second)
 	s.Workers = number(&p, getenv, "BINDTESTER_WORKERS", 8)
 	s.Sweep = duration(&p, getenv, "BINDTESTER_SWEEP_INTERVAL", time.Minute)
+	s.OpsAddr = getenv("BINDTESTER_OPS_ADDR")
+	if _, _, err := net.SplitHostPort(s.OpsAddr); s.OpsAddr != "" && err != nil {
+		p.add("BINDTESTER_OPS_ADDR", "%q is not host:port, like 127.0.0.1:9090 or :9090", s.OpsAddr)
+	}
 	s.DBPath, s.DBSet = or(getenv("BINDTESTER_DB"), "bindtester.db"), getenv("BINDTESTER_DB") != ""
 	if k := getenv("BINDTESTER_STORE_KEY"); k != "" {
 		key, err := store.ParseKey(k)

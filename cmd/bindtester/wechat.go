@@ -13,7 +13,7 @@ import (
 
 // newWeChat builds the WeChat client for the configured credential mode.
 func newWeChat(s settings, log *slog.Logger) (*wechat.Client, error) {
-	t := wechat.NewTransport(wechat.Config{BaseURL: s.WeChatAPIBase, Timeout: s.WeChatTimeout, Logger: log})
+	t := wechat.NewTransport(wechat.Config{BaseURL: s.WeChatAPIBase, Timeout: s.WeChatTimeout, Logger: log, Observe: s.observeWeChat})
 	var tokens wechat.TokenSource
 	switch s.Creds {
 	case credsSecret:
