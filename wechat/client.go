@@ -29,7 +29,7 @@ func (c *Client) call(ctx context.Context, appid string, rq request) error {
 		for {
 			tok, err := c.tokens.Token(ctx, appid)
 			if err != nil {
-				return err
+				return &tokenFetchError{err}
 			}
 			q := map[string]string{"access_token": tok}
 			for k, v := range rq.query {

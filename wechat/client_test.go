@@ -413,3 +413,46 @@ func BenchmarkBindTester(b *testing.B) {
 		}
 	}
 }
+
+// A failing token endpoint is retried by the fetch alone, not again by every
+// call that needed the token: -1 forever from stable_token costs 3 requests.
+func TestTokenFetchFailureIsNotRetriedTwice(t *testing.T) {
+	fake, c := setup(t)
+	fake.FailNext("/cgi-bin/stable_token", 100, -1)
+	_, err := c.BindTester(context.Background(), appID, "tester_one")
+	if !isCode(err, -1) {
+		t.Fatalf("err = %v, want -1", err)
+	}
+	if got := fake.Calls("/cgi-bin/stable_token"); got != 3 {
+		t.Errorf("stable_token calls = %d, want 3", got)
+	}
+	if got := fake.Calls("/wxa/bind_tester"); got != 0 {
+		t.Errorf("bind_tester calls = %d, want 0", got)
+	}
+}
+
+// Only an image is a QR code: an error JSON sent with another content type is an error.
+func TestQRCodeErrorWithWrongContentType(t *testing.T) {
+	fake, c := setup(t)
+	fake.FailNextHTTP("/wxa/get_qrcode", 1, http.StatusOK, "text/plain", `{"errcode":85074,"errmsg":"not released"}`)
+	if _, err := c.TrialQRCode(context.Background(), appID, ""); !isCode(err, 85074) {
+		t.Fatalf("err = %v, want errcode 85074", err)
+	}
+}
+
+// The token service URL may carry credentials: no error text shows it, whatever the failure.
+func TestTokenServiceURLNeverInErrors(t *testing.T) {
+	fake := wechattest.NewServer()
+	defer fake.Close()
+	fake.AddApp(appID, secret)
+	tr := wechat.NewTransport(wechat.Config{BaseURL: fake.URL, Backoff: time.Millisecond})
+	svc := wechat.NewClient(tr, wechat.NewTokenCache(wechat.TokenService{T: tr, URL: fake.URL + "/tokenservice?key=TOPSECRET"}, 0))
+	fake.FailNext("/tokenservice", 5, 40013)
+	_, err := svc.BindTester(context.Background(), appID, "tester_a")
+	if !isCode(err, 40013) {
+		t.Fatalf("err = %v, want 40013", err)
+	}
+	if strings.Contains(err.Error(), "TOPSECRET") || strings.Contains(err.Error(), fake.URL) {
+		t.Fatalf("error shows the token service URL: %v", err)
+	}
+}

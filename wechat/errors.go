@@ -78,8 +78,20 @@ func transportError(path string, err error) *TransportError {
 	return te
 }
 
+// tokenFetchError is a failed token fetch seen by a call that needed the token.
+// The fetch made its own retries, so the call does not retry it again (which
+// would multiply requests to rationed token endpoints).
+type tokenFetchError struct{ err error }
+
+func (e *tokenFetchError) Error() string { return e.err.Error() }
+func (e *tokenFetchError) Unwrap() error { return e.err }
+
 // retryable reports whether another attempt may succeed.
 func retryable(err error) bool {
+	var tf *tokenFetchError
+	if errors.As(err, &tf) {
+		return false
+	}
 	var we *Error
 	if errors.As(err, &we) {
 		return Lookup(we.Code).Action == Retry

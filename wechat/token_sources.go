@@ -75,12 +75,7 @@ func (s TokenService) Fetch(ctx context.Context, appid string, force bool) (Toke
 	}
 	var out tokenAnswer
 	err := s.T.withRetry(ctx, "token service", func(ctx context.Context) error {
-		err := s.T.do(ctx, request{method: http.MethodGet, path: s.URL, query: q, out: &out})
-		var te *TransportError
-		if errors.As(err, &te) {
-			te.Path = "token service" // the URL may hold credentials of its own
-		}
-		return err
+		return s.T.do(ctx, request{method: http.MethodGet, path: s.URL, query: q, out: &out}) // errors say "token service", not the URL
 	})
 	if err != nil {
 		return Token{}, err
@@ -215,7 +210,7 @@ func (c *ComponentTokens) Fetch(ctx context.Context, appid string, _ bool) (Toke
 		for {
 			cat, err := c.component.Token(ctx, c.appID)
 			if err != nil {
-				return err
+				return &tokenFetchError{err}
 			}
 			err = c.t.do(ctx, request{method: http.MethodPost, path: path, out: &out,
 				query: map[string]string{"component_access_token": cat},

@@ -75,6 +75,13 @@ func (c *TokenCache) Token(ctx context.Context, appid string) (string, error) {
 		return "", &TransportError{Kind: ErrTimeout, Path: "token", Detail: "waiting for an access token", cause: ctx.Err()}
 	case res := <-ch:
 		if res.Err != nil {
+			// A refresh ahead of expiry failed: the old token still works for now.
+			c.mu.Lock()
+			e := c.entries[appid]
+			c.mu.Unlock()
+			if e != nil && e.tok.Value != "" && c.now().Before(e.tok.ExpiresAt) {
+				return e.tok.Value, nil
+			}
 			return "", res.Err
 		}
 		return res.Val.(string), nil

@@ -271,3 +271,18 @@ func TestStableTokenWithoutSecret(t *testing.T) {
 		t.Fatal("called WeChat without credentials")
 	}
 }
+
+// When the refresh ahead of expiry fails, the token that still works is used.
+func TestStillValidTokenUsedWhenEarlyRefreshFails(t *testing.T) {
+	fake, c := setup(t)
+	fake.SetTokenTTL(2 * time.Second) // refreshed when 0.4 s are left
+	ctx := context.Background()
+	if _, err := c.BindTester(ctx, appID, "tester_a"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1700 * time.Millisecond)
+	fake.FailNext("/cgi-bin/stable_token", 3, -1)
+	if _, err := c.BindTester(ctx, appID, "tester_b"); err != nil {
+		t.Fatalf("bind with a still-valid token: %v", err)
+	}
+}

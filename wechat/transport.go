@@ -121,25 +121,25 @@ func (t *Transport) do(ctx context.Context, rq request) (err error) {
 	}
 	resp, err := r.Execute(rq.method, rq.path)
 	if err != nil {
-		return transportError(rq.path, err)
+		return transportError(rq.name(), err)
 	}
 	body, ctype := resp.Body(), resp.Header().Get("Content-Type")
 	if resp.StatusCode() >= 300 {
-		return &TransportError{Kind: ErrHTTPStatus, Path: rq.path, Status: resp.StatusCode(), Detail: describe(body, ctype)}
+		return &TransportError{Kind: ErrHTTPStatus, Path: rq.name(), Status: resp.StatusCode(), Detail: describe(body, ctype)}
 	}
-	if rq.raw != nil && !strings.Contains(ctype, "json") && rq.raw(ctype, body) {
+	if rq.raw != nil && strings.HasPrefix(ctype, "image/") && rq.raw(ctype, body) {
 		return nil
 	}
 	var st status
 	if err := json.Unmarshal(body, &st); err != nil {
-		return &TransportError{Kind: ErrBadResponse, Path: rq.path, Status: resp.StatusCode(), Detail: describe(body, ctype), cause: errors.New("invalid JSON")}
+		return &TransportError{Kind: ErrBadResponse, Path: rq.name(), Status: resp.StatusCode(), Detail: describe(body, ctype), cause: errors.New("invalid JSON")}
 	}
 	if st.ErrCode != 0 {
-		return &Error{Code: st.ErrCode, Msg: st.ErrMsg, Path: rq.path}
+		return &Error{Code: st.ErrCode, Msg: st.ErrMsg, Path: rq.name()}
 	}
 	if rq.out != nil {
 		if err := json.Unmarshal(body, rq.out); err != nil {
-			return &TransportError{Kind: ErrBadResponse, Path: rq.path, Detail: "unexpected JSON fields", cause: errors.New("unexpected JSON fields")}
+			return &TransportError{Kind: ErrBadResponse, Path: rq.name(), Detail: "unexpected JSON fields", cause: errors.New("unexpected JSON fields")}
 		}
 	}
 	return nil
