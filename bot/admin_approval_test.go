@@ -1,6 +1,8 @@
 package bot_test
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -374,4 +376,93 @@ func TestHelpSaysWhichAppsNeedApproval(t *testing.T) {
 	b := f.bot()
 	wantContains(t, "requester's help", run(t, b, "UREQ", "help").all(), "*Shop*", "(an approver decides)")
 	wantNotContains(t, "binder's help", run(t, b, "UALICE", "help").all(), "(an approver decides)")
+}
+
+// If the approval's status message cannot be posted, nobody is asked and
+// nothing is stored: the requester is told privately.
+func TestApprovalOpenFailsAsksNobody(t *testing.T) {
+	f := newFixture(t)
+	approvalPolicy(f)
+	boom := errors.New("chat.postMessage: fatal_error")
+	conv := &recConv{openErr: boom}
+	err := f.bot().Handle(context.Background(), bot.Request{UserID: "UREQ", ChannelID: "CSHOP", Text: "shop " + tester}, conv)
+	if !errors.Is(err, boom) {
+		t.Fatalf("Handle = %v, want %v", err, boom)
+	}
+	if len(conv.privates) != 1 {
+		t.Fatalf("want one private answer; got %v", conv)
+	}
+	wantContains(t, "private answer", conv.privates[0], "could not post in this channel", "I did nothing")
+	if n := len(f.msgr.sentPrompts()); n != 0 {
+		t.Errorf("%d approval prompts", n)
+	}
+	wantNoApprovals(t, f)
+	evs := f.events(t, bot.AuditFilter{})
+	if !slices.Equal(kinds(evs), []bot.EventKind{bot.EventRequested, bot.EventFailed}) || evs[1].Detail != "could not post in the channel" {
+		t.Errorf("audit %+v, want requested then failed: could not post in the channel", evs)
+	}
+}
+
+// The command line cannot carry approval prompts to Slack: a request that
+// needs one is sent there, and nothing is stored or bound.
+func TestApprovalNeededOutsideSlack(t *testing.T) {
+	for _, c := range []struct {
+		locale string
+		want   []string
+	}{
+		{"en", []string{"*Shop* needs an approval for you", "ask in Slack", "`/bindtester shop <wechat-id>`"}},
+		{"zh", []string{"*Shop* 需要审批", "Slack", "`/bindtester shop <wechat-id>`"}},
+	} {
+		t.Run(c.locale, func(t *testing.T) {
+			f := newFixture(t)
+			approvalPolicy(f)
+			conv, err := handle(t, f.bot(), bot.Request{UserID: "UREQ", Text: "shop " + tester, Locale: c.locale, NoApproval: true})
+			if err != nil || len(conv.privates) != 1 || len(conv.opens) != 0 {
+				t.Fatalf("Handle: %v; want one private answer: %v", err, conv)
+			}
+			wantContains(t, "answer", conv.privates[0], c.want...)
+			wantNotContains(t, "answer", conv.privates[0], tester, "%!")
+			if n := len(f.msgr.sentPrompts()); n != 0 {
+				t.Errorf("%d approval prompts", n)
+			}
+			wantNoApprovals(t, f)
+			if n := len(f.fake.Requests()); n != 0 {
+				t.Errorf("WeChat got %d requests", n)
+			}
+			evs := f.events(t, bot.AuditFilter{})
+			if len(evs) != 1 || evs[0].Kind != bot.EventDenied || evs[0].Detail != "needs approval; asked outside Slack" || evs[0].Requester != "UREQ" {
+				t.Errorf("audit %+v, want one denied row", evs)
+			}
+		})
+	}
+	t.Run("binders are not affected", func(t *testing.T) {
+		f := newFixture(t)
+		approvalPolicy(f)
+		conv, err := handle(t, f.bot(), bot.Request{UserID: "UALICE", Text: "shop " + tester, NoApproval: true})
+		if err != nil || len(conv.updates) != 1 || !strings.HasPrefix(conv.updates[0], "✅") {
+			t.Fatalf("Handle: %v; want a bind: %v", err, conv)
+		}
+	})
+}
+
+// wantNoApprovals checks that no approval was stored.
+func wantNoApprovals(t *testing.T, f *fixture) {
+	t.Helper()
+	if as, err := f.store.StaleApprovals(context.Background(), f.clock.Now().Add(100*365*24*time.Hour)); err != nil || len(as) != 0 {
+		t.Errorf("stored approvals %+v, %v; want none", as, err)
+	}
+}
+
+// A bot without a Messenger cannot tell anyone later news: the sweep says so
+// rather than losing the news silently.
+func TestNewsWithoutMessengerIsAnError(t *testing.T) {
+	f := newFixture(t)
+	approvalPolicy(f)
+	b := f.bot(func(o *bot.Options) { o.Messenger = nil })
+	conv, _ := handle(t, b, bot.Request{UserID: "UREQ", ChannelID: "CSHOP", Text: "shop " + tester}) // the prompts fail
+	wantContains(t, "thread reply", conv.all(), "could not reach the approvers")
+	f.clock.Add(bot.DefaultApprovalTTL + time.Minute)
+	if err := b.Sweep(context.Background()); err == nil || !strings.Contains(err.Error(), "no messenger") {
+		t.Errorf("Sweep = %v, want the expiry news to fail for want of a messenger", err)
+	}
 }

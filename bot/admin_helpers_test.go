@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bindtester/bindtester/bot"
 	"github.com/bindtester/bindtester/wechat/wechattest"
@@ -54,6 +55,21 @@ func mustBind(t testing.TB, f *fixture, b *bot.Bot, user, text, wechatID string)
 	g, err := f.store.FindGrant(context.Background(), appShop, wechatID)
 	if err != nil {
 		t.Fatalf("no grant recorded for %s: %v", bot.MaskWechatID(wechatID), err)
+	}
+	return g
+}
+
+// seedUserstrlessGrant records requester's grant of wechatID on Shop without a
+// userstr, as earlier versions did for an 85004, and binds wechatID at the
+// fake. (The bot now leaves alone experiencers it did not add.)
+func seedUserstrlessGrant(t testing.TB, f *fixture, requester, wechatID string, dur time.Duration) bot.Grant {
+	t.Helper()
+	f.fake.AddExperiencer(appShop, wechatID)
+	now := f.clock.Now()
+	g, err := f.store.SaveGrant(context.Background(), bot.Grant{AppID: appShop, WechatMasked: bot.MaskWechatID(wechatID),
+		Requester: requester, CreatedAt: now, ExpiresAt: now.Add(dur)}, wechatID)
+	if err != nil {
+		t.Fatalf("SaveGrant: %v", err)
 	}
 	return g
 }

@@ -74,7 +74,7 @@ func TestTestersVerb(t *testing.T) {
 func TestUnbindVerb(t *testing.T) {
 	for _, c := range []struct {
 		name     string
-		prebound bool   // the tester was an experiencer before the bind (85004: no userstr)
+		prebound bool   // a grant without a userstr (see seedUserstrlessGrant)
 		user     string // who unbinds the grant UALICE asked for
 		target   string // the argument after "unbind shop"; "#" means the grant's id
 		ok       bool
@@ -98,11 +98,13 @@ func TestUnbindVerb(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
-			if c.prebound {
-				f.fake.AddExperiencer(appShop, tester)
-			}
 			b := f.bot()
-			g := mustBind(t, f, b, "UALICE", "shop "+tester, tester)
+			var g bot.Grant
+			if c.prebound {
+				g = seedUserstrlessGrant(t, f, "UALICE", tester, bot.DefaultDuration)
+			} else {
+				g = mustBind(t, f, b, "UALICE", "shop "+tester, tester)
+			}
 			if (g.UserStr == "") != c.prebound {
 				t.Fatalf("grant userstr %q (already bound: %v)", g.UserStr, c.prebound)
 			}
@@ -374,4 +376,46 @@ func TestAuditMethod(t *testing.T) {
 			t.Errorf("%+v: err %v, want ErrForbidden", c.who, err)
 		}
 	}
+}
+
+// A failed user group lookup is not a denial in unbind and testers: whoever
+// is not otherwise allowed (they may be an admin through a group) hears that
+// the lookup failed, and no denial is recorded.
+func TestUnbindAndTestersWhenGroupLookupFails(t *testing.T) {
+	f := newFixture(t)
+	f.policy.Admins = []string{"SADMINS"}
+	f.groups.m["SADMINS"] = []string{"UADMIN"}
+	b := f.bot()
+	g := mustBind(t, f, b, "UALICE", "shop "+tester, tester)
+	f.groups.setFail(errSlackDown)
+	f.fake.Reset()
+	before := len(f.events(t, bot.AuditFilter{}))
+	for _, c := range []struct{ user, text string }{
+		{"UADMIN", "unbind shop " + tester}, // someone else's grant
+		{"UADMIN", "unbind shop other_id"},  // no grant
+		{"UDAVE", "unbind shop #" + itoa(g.ID)},
+		{"UDAVE", "testers shop"},
+	} {
+		conv := run(t, b, c.user, c.text)
+		if len(conv.privates) != 1 {
+			t.Fatalf("%s %q: want one private answer; got %v", c.user, c.text, conv)
+		}
+		wantContains(t, c.user+" "+c.text, conv.privates[0], "could not check your Slack user groups", "*Shop*")
+		wantNotContains(t, c.user+" "+c.text, conv.privates[0], "may not", "only they or an admin", "no record")
+	}
+	if evs := f.events(t, bot.AuditFilter{}); len(evs) != before {
+		t.Errorf("audit rows added: %+v", evs[before:])
+	}
+	if n := len(f.fake.Requests()); n != 0 {
+		t.Errorf("WeChat got %d requests", n)
+	}
+	if got := f.grant(t, g.ID); got.State != bot.GrantActive {
+		t.Errorf("grant %s, want active", got.State)
+	}
+
+	// Those allowed without the groups go ahead.
+	conv := run(t, b, "UALICE", "testers shop")
+	wantContains(t, "UALICE's listing", conv.all(), "experiencer slots in use", "`"+testerMasked+"`")
+	conv = run(t, b, "UALICE", "unbind shop "+tester)
+	wantContains(t, "UALICE's unbind", conv.all(), "is no longer an experiencer")
 }

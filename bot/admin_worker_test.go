@@ -79,13 +79,12 @@ func TestSweepResumesAfterRestart(t *testing.T) {
 	checkExpired(t, f, g)
 }
 
-// A grant WeChat gave no userstr for (the tester was already an experiencer)
-// is unbound by its WeChat ID, unsealed from the store.
+// A grant WeChat gave no userstr for is unbound by its WeChat ID, unsealed
+// from the store.
 func TestSweepUnbindsByWechatIDWithoutUserstr(t *testing.T) {
 	f := newFixture(t)
-	f.fake.AddExperiencer(appShop, tester)
 	b := f.bot()
-	g := mustBind(t, f, b, "UALICE", "shop "+tester+" for 2h", tester)
+	g := seedUserstrlessGrant(t, f, "UALICE", tester, 2*time.Hour)
 	if g.UserStr != "" {
 		t.Fatalf("grant of an already-bound tester has userstr %q, want none", g.UserStr)
 	}
@@ -173,6 +172,7 @@ func TestSweepWarnsADayBefore(t *testing.T) {
 		warned bool
 	}{
 		{name: "14d grant, 13.5 days later", dur: "14d", sweeps: []time.Duration{0, 13*24*time.Hour + 12*time.Hour, 13*24*time.Hour + 18*time.Hour, 13*24*time.Hour + 23*time.Hour}, warned: true},
+		{name: "3d grant, 2.5 days later", dur: "3d", sweeps: []time.Duration{0, 2*24*time.Hour + 12*time.Hour}, warned: true},
 		{name: "14d grant, 12 days later", dur: "14d", sweeps: []time.Duration{0, 12 * 24 * time.Hour}},
 		{name: "2h grant", dur: "2h", sweeps: []time.Duration{0, time.Hour, 119 * time.Minute}},
 		{name: "1d grant", dur: "1d", sweeps: []time.Duration{0, 12 * time.Hour, 23 * time.Hour}},
@@ -196,8 +196,9 @@ func TestSweepWarnsADayBefore(t *testing.T) {
 			if len(dms) != 1 {
 				t.Fatalf("DMs %q, want one warning", dms)
 			}
-			wantContains(t, "warning", dms[0], "Heads-up", "`"+testerMasked+"`", "*Shop*", "<!date^"+itoa(g.ExpiresAt.Unix())+"^", "/bindtester shop <wechat-id> for 14d")
-			wantNotContains(t, "warning", dms[0], tester, "%!")
+			wantContains(t, "warning", dms[0], "Heads-up", "`"+testerMasked+"`", "*Shop*", "<!date^"+itoa(g.ExpiresAt.Unix())+"^", "`/bindtester shop <wechat-id>`")
+			// Asking again gets the app's default, whatever this grant's length was.
+			wantNotContains(t, "warning", dms[0], tester, "%!", "<wechat-id> for")
 			if strings.Contains(dms[0], "has ended") {
 				t.Errorf("the warning says access has ended: %q", dms[0])
 			}

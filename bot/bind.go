@@ -73,6 +73,13 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 			return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
 		}
 		return conv.Private(ctx, b.denial(l, d, app))
+	case d.NeedsApproval && req.NoApproval:
+		log.Info("bind needs an approval; asked outside Slack")
+		ev.Kind, ev.Detail = EventDenied, "needs approval; asked outside Slack"
+		if err := b.record(ctx, ev); err != nil {
+			return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+		}
+		return conv.Private(ctx, l.T("approval.use_slack", Escape(app.Name), shortName(app)))
 	case d.NeedsApproval:
 		return b.askApproval(ctx, l, req, app, cmd.WechatID, dur, conv)
 	}
@@ -83,10 +90,17 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 	thread, err := conv.Open(ctx, l.T("parent.working", req.UserID, masked, Escape(app.Name), app.ID))
 	if err != nil {
 		log.Error("could not post the status message", "error", err)
-		return err
+		return b.notPosted(ctx, l, ev, err, conv)
 	}
 	return b.finishBind(ctx, l, bindJob{app: app, wechatID: cmd.WechatID, duration: dur, requester: req.UserID,
 		actor: req.UserID, admin: d.Admin, thread: thread})
+}
+
+// notPosted tells the requester that nothing was done because the status
+// message could not be posted, and records why.
+func (b *Bot) notPosted(ctx context.Context, l Lang, ev Event, err error, conv Conversation) error {
+	ev.Kind, ev.Detail = EventFailed, "could not post in the channel"
+	return errors.Join(err, b.record(ctx, ev), conv.Private(ctx, l.T("err.not_posted", b.admins(l))))
 }
 
 var reasonNames = map[reasonKey]string{reasonNotBinder: "not a binder", reasonWrongChannel: "wrong channel",
@@ -114,34 +128,40 @@ func (b *Bot) finishBind(ctx context.Context, l Lang, j bindJob) error {
 		return errors.Join(rerr, j.thread.Reply(ctx, reply),
 			j.thread.Update(ctx, l.T("summary.failed", j.requester, masked, Escape(app.Name), short)))
 	}
-	now := b.o.Now()
-	g, err := b.o.Store.SaveGrant(ctx, Grant{AppID: app.ID, WechatMasked: masked, UserStr: res.UserStr, Requester: j.requester,
-		Thread: ref, CreatedAt: now, ExpiresAt: now.Add(j.duration)}, j.wechatID)
-	if err != nil {
-		log.Error("bound, but the grant was not recorded", "error", err)
-		ev.Kind, ev.UserStr, ev.Detail = EventFailed, res.UserStr, "bound at WeChat, but the grant could not be recorded"
-		return errors.Join(err, b.record(ctx, ev), j.thread.Reply(ctx, l.T("err.store_after_bind", masked, b.admins(l))),
-			j.thread.Update(ctx, l.T("summary.failed", j.requester, masked, Escape(app.Name), l.T("err.internal.short"))))
-	}
-	log.Info("bound", "already", res.AlreadyBound, "grant", g.ID, "until", g.ExpiresAt)
-	ev.Kind, ev.UserStr, ev.GrantID = EventBound, g.UserStr, g.ID
-	ev.Detail = "until " + g.ExpiresAt.UTC().Format(time.RFC3339)
-	if res.AlreadyBound {
-		ev.Detail += " (already an experiencer)"
+	var text string
+	if res.AlreadyBound && b.addedOutside(ctx, app.ID, j.wechatID) {
+		// Someone added them by hand: not the bot's to time-limit or unbind.
+		log.Info("bound: already an experiencer, added outside this bot")
+		ev.Kind, ev.UserStr, ev.Detail = EventBound, res.UserStr, "already an experiencer, added outside this bot: not time-limited"
+		text = l.T("bind.already_outside", masked, Escape(app.Name))
+	} else {
+		now := b.o.Now()
+		g, err := b.o.Store.SaveGrant(ctx, Grant{AppID: app.ID, WechatMasked: masked, UserStr: res.UserStr, Requester: j.requester,
+			Thread: ref, CreatedAt: now, ExpiresAt: now.Add(j.duration)}, j.wechatID)
+		if err != nil {
+			log.Error("bound, but the grant was not recorded", "error", err)
+			ev.Kind, ev.UserStr, ev.Detail = EventFailed, res.UserStr, "bound at WeChat, but the grant could not be recorded"
+			return errors.Join(err, b.record(ctx, ev), j.thread.Reply(ctx, l.T("err.store_after_bind", masked, b.admins(l))),
+				j.thread.Update(ctx, l.T("summary.failed", j.requester, masked, Escape(app.Name), l.T("err.internal.short"))))
+		}
+		log.Info("bound", "already", res.AlreadyBound, "grant", g.ID, "until", g.ExpiresAt)
+		ev.Kind, ev.UserStr, ev.GrantID = EventBound, g.UserStr, g.ID
+		ev.Detail = "until " + g.ExpiresAt.UTC().Format(time.RFC3339)
+		text = l.T("bind.ok", masked, Escape(app.Name))
+		if res.AlreadyBound {
+			ev.Detail += " (already an experiencer)"
+			text = l.T("bind.already", masked, Escape(app.Name))
+		}
+		switch {
+		case g.Requester != j.requester: // an existing grant of someone else's, not shortened
+			text += "\n" + l.T("bind.until_theirs", slackTime(g.ExpiresAt), mention(g.Requester))
+		case g.ExpiresAt.Sub(now) <= warnAhead: // no warning comes for grants this short
+			text += "\n" + l.T("bind.until_short", slackTime(g.ExpiresAt), shortName(app), g.ID)
+		default:
+			text += "\n" + l.T("bind.until", slackTime(g.ExpiresAt), shortName(app), g.ID)
+		}
 	}
 	errs := []error{b.record(ctx, ev)}
-	text := l.T("bind.ok", masked, Escape(app.Name))
-	if res.AlreadyBound {
-		text = l.T("bind.already", masked, Escape(app.Name))
-	}
-	switch {
-	case g.Requester != j.requester: // an existing grant of someone else's, not shortened
-		text += "\n" + l.T("bind.until_theirs", slackTime(g.ExpiresAt), mention(g.Requester))
-	case g.ExpiresAt.Sub(now) <= warnAhead: // no warning comes for grants this short
-		text += "\n" + l.T("bind.until_short", slackTime(g.ExpiresAt), shortName(app), g.ID)
-	default:
-		text += "\n" + l.T("bind.until", slackTime(g.ExpiresAt), shortName(app), g.ID)
-	}
 	qr, qerr := b.o.WeChat.TrialQRCode(wctx, app.ID, app.QRPath)
 	if qerr != nil {
 		log.Warn("no trial QR code", "error", qerr)
@@ -156,6 +176,14 @@ func (b *Bot) finishBind(ctx context.Context, l Lang, j bindJob) error {
 	}
 	errs = append(errs, j.thread.Update(ctx, l.T("summary.ok", j.requester, masked, Escape(app.Name))))
 	return errors.Join(errs...)
+}
+
+// addedOutside reports whether an experiencer WeChat already knew has no active
+// grant of the bot's: someone added them by hand, in the WeChat console. A
+// store error says no, so the grant is saved (or its failure reported) as usual.
+func (b *Bot) addedOutside(ctx context.Context, appid, wechatID string) bool {
+	_, err := b.o.Store.FindGrant(ctx, appid, wechatID)
+	return errors.Is(err, ErrNotFound)
 }
 
 // errDetail is an error as the audit log keeps it: WeChat's errmsg (the errcode
@@ -223,7 +251,8 @@ func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, we
 	}
 	thread, err := conv.Open(ctx, l.T("parent.approval", req.UserID, masked, Escape(app.Name), app.ID))
 	if err != nil {
-		return err
+		b.o.Log.Error("could not post the approval status message", "user", req.UserID, "app", app.ID, "error", err)
+		return b.notPosted(ctx, l, ev, err, conv)
 	}
 	now := b.o.Now()
 	a, err := b.o.Store.CreateApproval(ctx, Approval{AppID: app.ID, WechatMasked: masked, Requester: req.UserID,
@@ -273,9 +302,12 @@ func (b *Bot) promptTargets(ctx context.Context, app *App) []string {
 			to = append(to, id)
 			continue
 		}
-		if members, err := b.o.Groups.Members(ctx, id); err == nil {
-			to = append(to, members...)
+		members, err := b.o.Groups.Members(ctx, id)
+		if err != nil {
+			b.o.Log.Warn("approvers' user group lookup failed; not prompted", "group", id, "error", err)
+			continue
 		}
+		to = append(to, members...)
 	}
 	return to
 }

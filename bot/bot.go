@@ -35,6 +35,9 @@ type Request struct {
 	Text      string // what follows /bindtester or the bot's mention
 	Locale    string // optional; otherwise asked of Locales
 	Admin     bool   // the command line's explicit --admin: permission checks are skipped
+	// NoApproval says the caller cannot deliver approval prompts (the command
+	// line): a request that needs an approval is sent to Slack instead.
+	NoApproval bool
 }
 
 // Conversation is how the bot answers one request; adapters implement it.
@@ -99,13 +102,27 @@ type noMessenger struct{}
 var errNoMessenger = errors.New("no messenger: cannot send news outside a request")
 
 func (noMessenger) DM(context.Context, string, string) error { return errNoMessenger }
-func (noMessenger) Reopen(ThreadRef) Thread {
-	return dmThread{b: &Bot{o: Options{Messenger: noMessenger{}}}}
-}
+func (noMessenger) Reopen(ThreadRef) Thread                  { return noThread{} }
 func (noMessenger) Prompt(context.Context, string, Prompt) (MessageRef, error) {
 	return MessageRef{}, errNoMessenger
 }
 func (noMessenger) Edit(context.Context, MessageRef, string) error { return errNoMessenger }
+
+// noThread is a thread noMessenger cannot reach: each send fails.
+type noThread struct{}
+
+func (noThread) Reply(context.Context, string) error  { return errNoMessenger }
+func (noThread) Attach(context.Context, File) error   { return errNoMessenger }
+func (noThread) Update(context.Context, string) error { return errNoMessenger }
+func (noThread) Ref() ThreadRef                       { return ThreadRef{} }
+
+// noGroups stands in where user groups cannot be looked up (the console and
+// the command line): members of a group get the lookup-failed answer.
+type noGroups struct{}
+
+var errNoGroups = errors.New("user groups cannot be looked up here (no Slack connection)")
+
+func (noGroups) Members(context.Context, string) ([]string, error) { return nil, errNoGroups }
 
 // App finds a configured app by appid or alias.
 func (b *Bot) App(key string) (*App, bool) { return b.o.Policy.App(key) }
@@ -118,7 +135,7 @@ var ErrCannotAttach = errors.New("cannot attach files here")
 type Options struct {
 	Policy    *Policy
 	WeChat    WeChat
-	Groups    GroupMembers // user group lookups (cache them: see GroupCache)
+	Groups    GroupMembers // user group lookups (cache them: see GroupCache); nil: none can be looked up
 	Locales   Locales      // may be nil
 	Lang      Lang         // default language
 	Log       *slog.Logger
@@ -147,6 +164,9 @@ func New(o Options) *Bot {
 	}
 	if o.Messenger == nil {
 		o.Messenger = noMessenger{}
+	}
+	if o.Groups == nil {
+		o.Groups = noGroups{}
 	}
 	for i := range o.Policy.Apps {
 		o.Policy.Apps[i].withDefaults()

@@ -135,6 +135,9 @@ func checkApp(s string) error {
 	return nil
 }
 
+// maxAuditPage bounds "audit page N", so the offset it makes cannot overflow.
+const maxAuditPage = 10000
+
 func parseVerb(v Verb, args []string) (Command, error) {
 	cmd := Command{Verb: v}
 	extra := func(from int) error {
@@ -179,7 +182,7 @@ func parseVerb(v Verb, args []string) (Command, error) {
 		switch m := userRefPattern.FindStringSubmatch(a); {
 		case strings.EqualFold(a, "page") && i+1 < len(args):
 			n, err := strconv.Atoi(args[i+1])
-			if err != nil || n < 1 {
+			if err != nil || n < 1 || n > maxAuditPage {
 				return Command{}, &UsageError{Key: "usage.page", Arg: args[i+1]}
 			}
 			cmd.Page = n

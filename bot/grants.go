@@ -15,7 +15,7 @@ func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv
 	if app == nil {
 		return err
 	}
-	admin, _ := b.o.Policy.IsAdmin(ctx, b.o.Groups, b.who(req))
+	admin, lookupErr := b.o.Policy.IsAdmin(ctx, b.o.Groups, b.who(req))
 	var g Grant
 	if cmd.GrantID != 0 {
 		g, err = b.o.Store.Grant(ctx, cmd.GrantID)
@@ -44,6 +44,10 @@ func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv
 		deny = l.T("unbind.not_yours", masked, mention(g.Requester), b.admins(l))
 	case !found && !admin:
 		deny = l.T("unbind.not_found", masked, Escape(app.Name))
+	}
+	if deny != "" && lookupErr != nil { // maybe an admin through a user group: not a denial
+		b.o.Log.Warn("user group lookup failed", "user", req.UserID, "error", lookupErr)
+		return conv.Private(ctx, l.T("deny.lookup_failed", Escape(app.Name)))
 	}
 	if deny != "" {
 		ev.Kind, ev.Detail = EventDenied, "unbind"
@@ -94,7 +98,11 @@ func (b *Bot) testers(ctx context.Context, l Lang, req Request, cmd Command, con
 	if app == nil {
 		return err
 	}
-	if ok, _ := b.o.Policy.CanView(ctx, b.o.Groups, b.who(req), app); !ok {
+	if ok, err := b.o.Policy.CanView(ctx, b.o.Groups, b.who(req), app); !ok {
+		if err != nil {
+			b.o.Log.Warn("user group lookup failed", "user", req.UserID, "error", err)
+			return conv.Private(ctx, l.T("deny.lookup_failed", Escape(app.Name)))
+		}
 		return conv.Private(ctx, l.T("deny.testers", Escape(app.Name), b.admins(l)))
 	}
 	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
@@ -124,15 +132,20 @@ func (b *Bot) testers(ctx context.Context, l Lang, req Request, cmd Command, con
 			lines = append(lines, l.T("testers.outside", Escape(abbrev(u))))
 			continue
 		}
-		lines = append(lines, l.T("testers.grant", g.WechatMasked, mention(g.Requester), slackTime(g.CreatedAt), slackTime(g.ExpiresAt), g.ID))
+		lines = append(lines, testerLine(l, g))
 	}
 	for _, g := range noUserStr {
-		lines = append(lines, l.T("testers.grant", g.WechatMasked, mention(g.Requester), slackTime(g.CreatedAt), slackTime(g.ExpiresAt), g.ID))
+		lines = append(lines, testerLine(l, g))
 	}
 	if len(members) == 0 && len(noUserStr) == 0 {
 		lines = append(lines, l.T("testers.none"))
 	}
 	return conv.Private(ctx, strings.Join(lines, "\n"))
+}
+
+// testerLine shows one of the bot's grants in the testers list.
+func testerLine(l Lang, g Grant) string {
+	return l.T("testers.grant", g.WechatMasked, mention(g.Requester), slackTime(g.CreatedAt), slackTime(g.ExpiresAt), g.ID)
 }
 
 // abbrev shortens a userstr for display.

@@ -4,13 +4,16 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // GroupCache caches user group members for a while: Slack's usergroups.users.list
 // is rate-limited (Tier 2) and membership changes rarely.
 type GroupCache struct {
-	src GroupMembers
-	ttl time.Duration
+	src    GroupMembers
+	ttl    time.Duration
+	lookup singleflight.Group // one source call per group at a time
 
 	mu      sync.Mutex
 	entries map[string]groupEntry
@@ -26,8 +29,13 @@ func NewGroupCache(src GroupMembers, ttl time.Duration) *GroupCache {
 	return &GroupCache{src: src, ttl: ttl, entries: map[string]groupEntry{}}
 }
 
+// groupLookupTimeout bounds one shared source call.
+const groupLookupTimeout = 30 * time.Second
+
 // Members returns cached members, refreshing them when older than the TTL. If a
 // refresh fails, the last known members are used rather than locking people out.
+// Concurrent refreshes of one group share a single source call, which runs
+// detached from any one caller, so one caller giving up does not fail the others.
 func (c *GroupCache) Members(ctx context.Context, groupID string) ([]string, error) {
 	c.mu.Lock()
 	e, ok := c.entries[groupID]
@@ -35,15 +43,23 @@ func (c *GroupCache) Members(ctx context.Context, groupID string) ([]string, err
 	if ok && time.Since(e.at) < c.ttl {
 		return e.members, nil
 	}
-	members, err := c.src.Members(ctx, groupID)
+	v, err, _ := c.lookup.Do(groupID, func() (any, error) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupLookupTimeout)
+		defer cancel()
+		members, err := c.src.Members(ctx, groupID)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		c.entries[groupID] = groupEntry{members: members, at: time.Now()}
+		c.mu.Unlock()
+		return members, nil
+	})
 	if err != nil {
 		if ok {
 			return e.members, nil
 		}
 		return nil, err
 	}
-	c.mu.Lock()
-	c.entries[groupID] = groupEntry{members: members, at: time.Now()}
-	c.mu.Unlock()
-	return members, nil
+	return v.([]string), nil
 }

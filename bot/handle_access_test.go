@@ -4,8 +4,12 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/bindtester/bindtester/bot"
@@ -409,5 +413,93 @@ func TestGroupLookupFailureIsNotARefusal(t *testing.T) {
 	wantNotContains(t, "help", conv.all(), "You may not bind testers to any Mini Program yet")
 	if n := len(f.fake.Requests()); n != 0 {
 		t.Errorf("fake WeChat got %d requests", n)
+	}
+}
+
+// Without Slack (the console, the command line: Options.Groups is nil) user
+// groups cannot be looked up: their members hear so rather than a refusal,
+// and approval prompts go only to approvers who are people.
+func TestNoGroupLookupsWithoutSlack(t *testing.T) {
+	noGroups := func(o *bot.Options) { o.Groups = nil }
+	t.Run("group member", func(t *testing.T) {
+		f := newFixture(t)
+		conv := run(t, f.bot(noGroups), "UCAROL", "shop "+tester)
+		wantContains(t, "answer", conv.all(), "could not check your Slack user groups", "*Shop*")
+		wantNotContains(t, "answer", conv.all(), "may not bind")
+		if evs := f.events(t, bot.AuditFilter{}); len(evs) != 1 || evs[0].Kind != bot.EventDenied || evs[0].Detail != "user group lookup failed" {
+			t.Errorf("audit %+v, want one lookup-failed denial", evs)
+		}
+		if n := len(f.fake.Requests()); n != 0 {
+			t.Errorf("fake WeChat got %d requests", n)
+		}
+	})
+	t.Run("direct binder", func(t *testing.T) {
+		f := newFixture(t)
+		mustBind(t, f, f.bot(noGroups), "UALICE", "shop "+tester, tester)
+	})
+	for _, c := range []struct {
+		name      string
+		approvers []string
+		targets   []string
+		reply     string
+	}{
+		{name: "approvers only a group", approvers: []string{"SLEADS"}, reply: "could not reach the approvers"},
+		{name: "approvers a group and a person", approvers: []string{"SLEADS", "UAPP1"}, targets: []string{"UAPP1"}, reply: "I asked"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.policy.Apps[0].Requesters = []string{"UREQ"}
+			f.policy.Apps[0].Approvers = c.approvers
+			conv := run(t, f.bot(noGroups), "UREQ", "shop "+tester)
+			if len(conv.replies) != 1 {
+				t.Fatalf("want one thread reply; got %v", conv)
+			}
+			wantContains(t, "thread reply", conv.replies[0], c.reply)
+			var to []string
+			for _, p := range f.msgr.sentPrompts() {
+				to = append(to, p.To)
+			}
+			if !slices.Equal(to, c.targets) {
+				t.Errorf("prompts went to %v, want %v", to, c.targets)
+			}
+		})
+	}
+}
+
+// Concurrent cold lookups of one group share one call to the source.
+func TestGroupCacheSharesColdLookups(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &blockingGroups{release: make(chan struct{})}
+		c := bot.NewGroupCache(src, time.Hour)
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() {
+				if got, err := c.Members(context.Background(), "SQA"); err != nil || !slices.Equal(got, []string{"U1"}) {
+					t.Errorf("Members = %v, %v; want [U1]", got, err)
+				}
+			})
+		}
+		synctest.Wait() // every caller is waiting: in the source, or for it
+		close(src.release)
+		wg.Wait()
+		if n := src.calls.Load(); n != 1 {
+			t.Errorf("20 concurrent cold lookups made %d source calls, want 1", n)
+		}
+	})
+}
+
+// blockingGroups counts its calls and answers [U1] once released.
+type blockingGroups struct {
+	calls   atomic.Int32
+	release chan struct{}
+}
+
+func (g *blockingGroups) Members(ctx context.Context, _ string) ([]string, error) {
+	g.calls.Add(1)
+	select {
+	case <-g.release:
+		return []string{"U1"}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -492,7 +493,8 @@ func TestHandleQRCodeFallbacks(t *testing.T) {
 	})
 }
 
-// If the status message cannot be posted, nothing is bound: nobody would hear of it.
+// If the status message cannot be posted, nothing is bound: nobody would hear
+// of it. The requester is told privately, and the audit log says why.
 func TestHandleOpenFailsBindsNothing(t *testing.T) {
 	f := newFixture(t)
 	boom := errors.New("chat.postMessage: channel_not_found")
@@ -504,6 +506,62 @@ func TestHandleOpenFailsBindsNothing(t *testing.T) {
 	if n := f.fake.Calls(bindPath); n != 0 {
 		t.Errorf("bind_tester called %d times, want 0", n)
 	}
+	if len(conv.privates) != 1 {
+		t.Fatalf("want one private answer; got %v", conv)
+	}
+	wantContains(t, "private answer", conv.privates[0], "could not post in this channel", "I did nothing", "<@UADMIN>")
+	evs := f.events(t, bot.AuditFilter{})
+	if !slices.Equal(kinds(evs), []bot.EventKind{bot.EventAllowed, bot.EventFailed}) || evs[1].Detail != "could not post in the channel" {
+		t.Errorf("audit %+v, want allowed then failed: could not post in the channel", evs)
+	}
+}
+
+// 85004 for someone the bot never bound (added by hand in the WeChat console)
+// is nothing to do, and not the bot's to end: no grant, so no unbind later.
+func TestHandleAlreadyBoundOutsideTheBot(t *testing.T) {
+	for _, c := range []struct {
+		locale string
+		want   []string
+	}{
+		{"en", []string{"Nothing to do: `" + testerMasked + "` is already an experiencer of *Shop*", "added outside this bot", "will not end their access", "QR code"}},
+		{"zh", []string{"无需操作", "本机器人之外", "二维码"}},
+	} {
+		t.Run(c.locale, func(t *testing.T) {
+			f := newFixture(t)
+			f.fake.AddExperiencer(appShop, tester)
+			b := f.bot()
+			conv, err := handle(t, b, bot.Request{UserID: "UALICE", ChannelID: "CSHOP", Text: "shop " + tester, Locale: c.locale})
+			if err != nil || len(conv.replies) != 1 || len(conv.attaches) != 1 || len(conv.updates) != 1 || !strings.HasPrefix(conv.updates[0], "✅") {
+				t.Fatalf("Handle: %v; want a reply, a QR code and ✅: %v", err, conv)
+			}
+			wantContains(t, "reply", conv.replies[0], c.want...)
+			wantNotContains(t, "reply", conv.replies[0], "Access ends", "unbind", tester)
+			if g, err := f.store.FindGrant(context.Background(), appShop, tester); !errors.Is(err, bot.ErrNotFound) {
+				t.Errorf("FindGrant = %+v, %v; want no grant", g, err)
+			}
+			evs := f.events(t, bot.AuditFilter{})
+			last := evs[len(evs)-1]
+			if last.Kind != bot.EventBound || last.GrantID != 0 || last.Detail != "already an experiencer, added outside this bot: not time-limited" {
+				t.Errorf("last audit row %+v", last)
+			}
+			f.clock.Add(bot.DefaultMaxDuration + time.Hour)
+			sweep(t, b)
+			if n := f.fake.Calls(unbindPath); n != 0 || f.fake.UserStr(appShop, tester) == "" {
+				t.Errorf("unbind_tester called %d times for an experiencer the bot did not add", n)
+			}
+		})
+	}
+	t.Run("a grant of the bot's is extended as before", func(t *testing.T) {
+		f := newFixture(t)
+		b := f.bot()
+		g := mustBind(t, f, b, "UALICE", "shop "+tester+" for 1d", tester)
+		conv := run(t, b, "UALICE", "shop "+tester+" for 3d")
+		wantContains(t, "reply", conv.replies[0], "Nothing to do", "Access ends")
+		wantNotContains(t, "reply", conv.replies[0], "outside this bot")
+		if got := f.grant(t, g.ID); !got.ExpiresAt.Equal(g.CreatedAt.Add(72*time.Hour)) || got.State != bot.GrantActive {
+			t.Errorf("grant after the second bind: %+v, want extended to 3d", got)
+		}
+	})
 }
 
 type fixedLocale string

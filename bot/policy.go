@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"regexp"
@@ -209,12 +210,17 @@ func (p *Policy) CanApprove(ctx context.Context, groups GroupMembers, user strin
 }
 
 // CanView reports whether who may see app's experiencers: anyone who may bind,
-// ask or approve for it.
+// ask or approve for it. err reports a failed user group lookup when the answer is no.
 func (p *Policy) CanView(ctx context.Context, groups GroupMembers, who Who, app *App) (bool, error) {
-	if admin, err := p.IsAdmin(ctx, groups, who); admin || err != nil {
-		return admin, err
+	admin, aerr := p.IsAdmin(ctx, groups, who)
+	if admin {
+		return true, nil
 	}
-	return isMember(ctx, groups, slices.Concat(app.Binders, app.Requesters, p.Approvers(app)), who.UserID)
+	ok, err := isMember(ctx, groups, slices.Concat(app.Binders, app.Requesters, p.Approvers(app)), who.UserID)
+	if ok {
+		return true, nil
+	}
+	return false, cmp.Or(aerr, err)
 }
 
 // BindableApps lists the apps who may bind to or ask for, for help. err reports

@@ -35,6 +35,7 @@ var textEN = map[string]string{
 	// outcomes
 	"bind.ok":               "Done: `%s` is now an experiencer of *%s*.",
 	"bind.already":          "Nothing to do: `%s` is already an experiencer of *%s*.",
+	"bind.already_outside":  "Nothing to do: `%s` is already an experiencer of *%s*, added outside this bot, so I will not end their access.",
 	"bind.open_qr":          "Open the trial version by scanning this QR code with WeChat (it works for `%s` only).",
 	"bind.open_no_qr":       "Open the trial version from the trial QR code (the developer or the Mini Program admin console, Version Management → Trial version, has it); scan it with the WeChat account `%s`.",
 	"bind.qr_elsewhere":     "_I cannot show the QR code here: invite me to this channel (`/invite @bindtester`) or ask in a channel I am in, and it will appear in the thread._",
@@ -70,6 +71,7 @@ var textEN = map[string]string{
 	"err.no_credentials":    "The bot has no WeChat credentials for *%s* yet — not something you did. %s, please configure them.",
 	"err.internal":          "Something went wrong on my side. An admin (%s) can find the details in the bot's log.",
 	"err.internal.short":    "internal error",
+	"err.not_posted":        "I could not post in this channel, so I did nothing. Please try again in a minute, or in a channel I am in; if it keeps failing, tell an admin (%s).",
 
 	// more usage
 	"usage.duration":      "`%s` is not a duration: write a number and h, d or w after `for`, like `for 12h`, `for 3d` or `for 2w`.",
@@ -96,13 +98,14 @@ var textEN = map[string]string{
 	"slots.grant":       "• `%s`, asked by %s, until %s (#%d)",
 	"slots.admin_hint":  "You are an admin: free a slot now with `/bindtester unbind %s #%d`.",
 	"expired.dm":        "Access to *%[2]s* for `%[1]s` has ended and it was removed as an experiencer. Need more time? Ask again: `%[3]s`.",
-	"expiry.warning":    "Heads-up: access to *%[2]s* for `%[1]s` ends %[3]s. Need longer? Ask again before then: `%[4]s for 14d`.",
+	"expiry.warning":    "Heads-up: access to *%[2]s* for `%[1]s` ends %[3]s. Need longer? Ask again before then: `%[4]s`.",
 
 	// approvals
 	"parent.approval":           "<@%s> asked to bind `%s` as an experiencer of *%s* (`%s`) — waiting for approval…",
 	"approval.button_approve":   "Approve",
 	"approval.button_deny":      "Deny",
 	"approval.prompt":           "<@%s> asks to bind `%s` as an experiencer of *%s* for %s (asked in %s). This request expires %s. (request #%d)",
+	"approval.use_slack":        "*%s* needs an approval for you: ask in Slack with `/bindtester %s <wechat-id>`, and an approver will decide there.",
 	"approval.asked":            "This Mini Program needs an approval: I asked %s. I will answer here; the request expires %s.",
 	"approval.not_delivered":    "This Mini Program needs an approval, but I could not reach the approvers (%s). Please ask them directly; the request expires %s.",
 	"approval.own_request":      "You cannot decide your own request: another approver must.",

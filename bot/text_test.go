@@ -257,3 +257,14 @@ func TestLangT(t *testing.T) {
 		}
 	}
 }
+
+// The expiry warning's hint is the rebind command alone: asking again gets the
+// app's default duration, whatever the ending grant's was.
+func TestExpiryWarningHintIsTheCommand(t *testing.T) {
+	for _, tr := range languages {
+		out := tr.lang.T("expiry.warning", "ab***yz", "Shop", "DATE", "/bindtester shop <wechat-id>")
+		if !strings.Contains(out, "`/bindtester shop <wechat-id>`") {
+			t.Errorf("%s expiry.warning adds to the command: %q", tr.lang, out)
+		}
+	}
+}

@@ -38,6 +38,7 @@ var textZH = map[string]string{
 	// outcomes
 	"bind.ok":               "完成：`%s` 已成为 *%s* 的体验者。",
 	"bind.already":          "无需操作：`%s` 已经是 *%s* 的体验者。",
+	"bind.already_outside":  "无需操作：`%s` 已经是 *%s* 的体验者（在本机器人之外添加），所以我不会结束其体验权限。",
 	"bind.open_qr":          "用微信扫描这个二维码即可打开体验版（仅对 `%s` 有效）。",
 	"bind.open_no_qr":       "请扫描体验版二维码打开体验版（可向开发者索取，或在小程序管理后台 → 管理 → 版本管理 → 体验版 中获取），扫码时请使用微信号 `%s`。",
 	"bind.qr_elsewhere":     "_这里无法显示二维码：请把我邀请到这个频道（`/invite @bindtester`），或到我所在的频道申请，二维码就会出现在消息列中。_",
@@ -73,6 +74,7 @@ var textZH = map[string]string{
 	"err.no_credentials":    "机器人还没有 *%s* 的微信凭据——这不是你的问题。%s，请配置一下。",
 	"err.internal":          "我这边出了点问题。管理员（%s）可以在机器人日志里查看详情。",
 	"err.internal.short":    "内部错误",
+	"err.not_posted":        "我无法在这个频道发消息，所以什么也没做。请稍后再试，或到我所在的频道里申请；如果一直失败，请告诉管理员（%s）。",
 
 	// more usage
 	"usage.duration":      "`%s` 不是有效的时长：请在 `for` 后写数字加 h（小时）、d（天）或 w（周），例如 `for 12h`、`for 3d` 或 `for 2w`。",
@@ -99,13 +101,14 @@ var textZH = map[string]string{
 	"slots.grant":       "• `%s`，申请人 %s，%s 到期（#%d）",
 	"slots.admin_hint":  "你是管理员：可以用 `/bindtester unbind %s #%d` 立即腾出一个名额。",
 	"expired.dm":        "*%[2]s* 为 `%[1]s` 开通的体验权限已到期，该微信号已被移出体验者名单。还需要更多时间？请重新申请：`%[3]s`。",
-	"expiry.warning":    "提醒：*%[2]s* 为 `%[1]s` 开通的体验权限将于 %[3]s 到期。还需要更久？请在到期前重新申请：`%[4]s for 14d`。",
+	"expiry.warning":    "提醒：*%[2]s* 为 `%[1]s` 开通的体验权限将于 %[3]s 到期。还需要更久？请在到期前重新申请：`%[4]s`。",
 
 	// approvals
 	"parent.approval":           "<@%s> 申请将 `%s` 绑定为 *%s*（`%s`）的体验者——等待审批…",
 	"approval.button_approve":   "批准",
 	"approval.button_deny":      "拒绝",
 	"approval.prompt":           "<@%s> 申请将 `%s` 绑定为 *%s* 的体验者，时长 %s（在 %s 中申请）。此申请将于 %s 失效。（申请 #%d）",
+	"approval.use_slack":        "*%s* 需要审批才能为你绑定：请在 Slack 中用 `/bindtester %s <wechat-id>` 申请，由审批人在那里决定。",
 	"approval.asked":            "这个小程序需要审批：我已请 %s 审批。结果会在这里通知你；申请将于 %s 失效。",
 	"approval.not_delivered":    "这个小程序需要审批，但我没能联系上审批人（%s）。请直接联系他们；申请将于 %s 失效。",
 	"approval.own_request":      "你不能审批自己的申请，需要由其他审批人决定。",

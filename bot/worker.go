@@ -64,18 +64,25 @@ func (b *Bot) expireGrants(ctx context.Context, now time.Time) error {
 			errs = append(errs, b.o.Store.UnbindFailed(ctx, g.ID, err.Error(), next), b.record(ctx, ev))
 			continue
 		}
-		ended, err := b.o.Store.EndGrant(ctx, g.ID, "", now)
-		if err != nil || !ended {
-			errs = append(errs, err)
-			continue
-		}
-		log.Info("unbound: time is up")
-		ev.Kind, ev.Detail = EventExpired, "time is up"
-		errs = append(errs, b.record(ctx, ev))
-		l := b.userLang(ctx, g.Requester)
-		errs = append(errs, b.tell(ctx, g.Requester, l.T("expired.dm", g.WechatMasked, b.appName(g.AppID), b.rebindHint(g.AppID))))
+		errs = append(errs, b.grantExpired(ctx, g, ev, now))
 	}
 	return errors.Join(errs...)
+}
+
+// grantExpired records a grant WeChat has just unbound and tells its requester.
+// It finishes even if shutdown began meanwhile: WeChat already acted.
+func (b *Bot) grantExpired(ctx context.Context, g Grant, ev Event, now time.Time) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	ended, err := b.o.Store.EndGrant(ctx, g.ID, "", now)
+	if err != nil || !ended {
+		return err
+	}
+	b.o.Log.Info("unbound: time is up", "grant", g.ID, "app", g.AppID, "wechatid", g.WechatMasked)
+	ev.Kind, ev.Detail = EventExpired, "time is up"
+	l := b.userLang(ctx, g.Requester)
+	return errors.Join(b.record(ctx, ev),
+		b.tell(ctx, g.Requester, l.T("expired.dm", g.WechatMasked, b.appName(g.AppID), b.rebindHint(g.AppID))))
 }
 
 func (b *Bot) warnGrants(ctx context.Context, now time.Time) error {

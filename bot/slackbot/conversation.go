@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 
 	"github.com/slack-go/slack"
 
@@ -27,7 +28,8 @@ func (c *slashConversation) respond(ctx context.Context, text string) error {
 		&slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral})
 }
 
-// cannotPost are the errors that mean "answer privately instead".
+// cannotPost are the errors that say the bot is not welcome in the channel:
+// expected, unlike the others, though every failure is answered privately.
 func cannotPost(err error) bool {
 	var se slack.SlackErrorResponse
 	if errors.As(err, &se) {
@@ -43,10 +45,11 @@ func cannotPost(err error) bool {
 func (c *slashConversation) Open(ctx context.Context, text string) (bot.Thread, error) {
 	_, ts, err := c.a.api.PostMessageContext(ctx, c.cmd.ChannelID, slack.MsgOptionText(text, false))
 	if err != nil {
-		if !cannotPost(err) {
-			return nil, err
+		level := slog.LevelWarn
+		if cannotPost(err) {
+			level = slog.LevelInfo
 		}
-		c.a.log.Info("slack: cannot post in the channel; answering through response_url", "channel", c.cmd.ChannelID, "error", err)
+		c.a.log.Log(ctx, level, "slack: cannot post in the channel; answering through response_url", "channel", c.cmd.ChannelID, "error", err)
 		return &privateThread{c: c}, c.respond(ctx, text)
 	}
 	return &channelThread{a: c.a, channel: c.cmd.ChannelID, parentTS: ts, threadTS: ts}, nil

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -227,7 +228,8 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 	}
 }
 
-// spawn runs work in the bounded pool, after the envelope was acked.
+// spawn runs work in the bounded pool, after the envelope was acked. A panic
+// in work is logged (without the request's text) and the bot keeps serving.
 func (a *Adapter) spawn(ctx context.Context, user string, work func(context.Context) error) {
 	a.inflight.Add(1)
 	go func() {
@@ -238,6 +240,11 @@ func (a *Adapter) spawn(ctx context.Context, user string, work func(context.Cont
 			return
 		}
 		defer func() { <-a.sem }()
+		defer func() {
+			if r := recover(); r != nil { // a bug in one command must not stop the bot
+				a.log.Error("command panicked", "user", user, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			}
+		}()
 		if err := work(ctx); err != nil {
 			a.log.Warn("command finished with errors", "user", user, "error", err)
 		}

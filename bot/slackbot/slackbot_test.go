@@ -35,10 +35,12 @@ type env struct {
 	cancel context.CancelFunc
 }
 
-// options changes what start builds: the app's policy, and the bot's clock.
+// options changes what start builds: the app's policy, the bot's clock, and
+// the handler the adapter runs (the bot, unless wrap says otherwise).
 type options struct {
-	app func(*bot.App)
-	now func() time.Time
+	app  func(*bot.App)
+	now  func() time.Time
+	wrap func(*bot.Bot) slackbot.Handler
 }
 
 // start runs the real bot against a fake Slack and a fake WeChat.
@@ -73,7 +75,11 @@ func startWith(t testing.TB, o options) *env {
 		Locales: &slackbot.Locales{API: adapter.API()}, Store: st, Messenger: adapter, Now: o.now})
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{slack: sl, wechat: wx, bot: b, store: st, done: make(chan error, 1), cancel: cancel}
-	go func() { e.done <- adapter.Run(ctx, b) }()
+	var h slackbot.Handler = b
+	if o.wrap != nil {
+		h = o.wrap(b)
+	}
+	go func() { e.done <- adapter.Run(ctx, h) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -302,6 +308,49 @@ func TestNotInChannelFallsBackToResponseURL(t *testing.T) {
 	if e.wechat.UserStr(appID, "tester_one") == "" {
 		t.Error("not bound")
 	}
+}
+
+// Whatever stops the bot posting in the channel, the requester still gets
+// the outcome, through the slash command's response_url.
+func TestAnyPostErrorFallsBackToResponseURL(t *testing.T) {
+	e := start(t)
+	e.slack.SetChannelError("C0BROKEN", "fatal_error")
+	e.slash(binder, "C0BROKEN", "shop tester_one")
+	msgs := e.waitFor(t, "summary via response_url", func(m slackfake.Message) bool {
+		return m.Method == "response_url" && strings.HasPrefix(m.Text, "✅")
+	})
+	var texts []string
+	for _, m := range find(msgs, "response_url") {
+		texts = append(texts, m.Text)
+	}
+	if all := strings.Join(texts, "\n"); !strings.Contains(all, "now an experiencer") {
+		t.Errorf("response_url answers lack the outcome:\n%s", all)
+	}
+	if e.wechat.UserStr(appID, "tester_one") == "" {
+		t.Error("not bound")
+	}
+}
+
+// panicky panics on the command "panic" and hands the rest to the bot.
+type panicky struct{ *bot.Bot }
+
+func (p panicky) Handle(ctx context.Context, req bot.Request, conv bot.Conversation) error {
+	if req.Text == "panic" {
+		panic("a bug")
+	}
+	return p.Bot.Handle(ctx, req, conv)
+}
+
+// A panic in one command is logged and the bot keeps serving.
+func TestPanicInACommandKeepsServing(t *testing.T) {
+	e := startWith(t, options{wrap: func(b *bot.Bot) slackbot.Handler { return panicky{b} }})
+	for range 9 { // more than the 8 workers: each panic gives its slot back
+		if id := e.slash(binder, channel, "panic"); !e.slack.WaitAck(id, 5*time.Second) {
+			t.Fatal("not acked")
+		}
+	}
+	e.slash(binder, channel, "shop tester_one")
+	e.waitFor(t, "summary after the panics", isUpdate)
 }
 
 func TestMentionInsideAThreadAnswersThere(t *testing.T) {
