@@ -87,6 +87,27 @@ CREATE TABLE approvals (
 CREATE INDEX approvals_expiry ON approvals (state, expires_at);
 CREATE INDEX approvals_wechat ON approvals (app_id, wechat_hash, state);
 `,
+	// 2: facts about the store itself. key_check is a keyed hash (see
+	// sealer.keyCheck) that tells whether the store key given to Open is the
+	// one this store's values were sealed with; Open writes it when missing.
+	`
+CREATE TABLE meta (
+	name  TEXT NOT NULL PRIMARY KEY,
+	value TEXT NOT NULL
+) STRICT;
+`,
+	// 3: a third-party platform's authorizer_refresh_tokens, which WeChat may
+	// rotate on any use. token_sealed is the current token (AES-256-GCM);
+	// seed_hash the keyed hash of the token in the settings it grew from, so
+	// a new token put in the settings is noticed (see RefreshTokens).
+	`
+CREATE TABLE refresh_tokens (
+	app_id       TEXT    NOT NULL PRIMARY KEY,
+	seed_hash    TEXT    NOT NULL,
+	token_sealed BLOB    NOT NULL,
+	updated_at   INTEGER NOT NULL
+) STRICT;
+`,
 }
 
 // migrate checks that the file is a bindtester store (or empty) and applies
@@ -94,21 +115,9 @@ CREATE INDEX approvals_wechat ON approvals (app_id, wechat_hash, state);
 // up-to-date store, and safe against another process migrating at the same
 // time: transactions are immediate, and the version is re-read inside each.
 func migrate(ctx context.Context, db *sql.DB) error {
-	var appID, version, objects int
-	if err := db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
-		return fmt.Errorf("read application_id: %w", err)
-	}
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
-		return fmt.Errorf("read schema: %w", err)
-	}
-	switch {
-	case appID != applicationID && (appID != 0 || objects > 0):
-		return fmt.Errorf("not a bindtester store (it is another program's SQLite database); choose another store path")
-	case version > len(migrations):
-		return fmt.Errorf("schema version %d is newer than this bindtester knows (%d); run a newer release or restore a backup", version, len(migrations))
+	version, err := schemaVersion(ctx, db)
+	if err != nil {
+		return err
 	}
 	for v := version; v < len(migrations); v++ {
 		if err := applyMigration(ctx, db, v); err != nil {
@@ -116,6 +125,28 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		}
 	}
 	return nil
+}
+
+// schemaVersion checks that the database is a bindtester store (or empty)
+// this release can use, and returns its schema version.
+func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+	var appID, version, objects int
+	if err := db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return 0, fmt.Errorf("read application_id: %w", err)
+	}
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
+		return 0, fmt.Errorf("read schema: %w", err)
+	}
+	switch {
+	case appID != applicationID && (appID != 0 || objects > 0):
+		return 0, fmt.Errorf("not a bindtester store (it is another program's SQLite database); choose another store path")
+	case version > len(migrations):
+		return 0, fmt.Errorf("schema version %d is newer than this bindtester knows (%d); run a newer release or restore a backup", version, len(migrations))
+	}
+	return version, nil
 }
 
 // applyMigration applies migrations[v] if the store is still at version v.

@@ -77,6 +77,38 @@ func (s *sealer) unseal(sealed []byte) (string, error) {
 	return string(plain), nil
 }
 
+// keyedHash is HMAC-SHA256 under the hash key of purpose, a NUL byte and
+// value, in hex. Unlike hash it keeps case, and the purpose keeps its hashes
+// apart from WeChat IDs' (which hold no NUL) and from each other's.
+func (s *sealer) keyedHash(purpose, value string) string {
+	m := hmac.New(sha256.New, s.hashKey)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write([]byte(value))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// keyCheck is what the meta table keeps to recognize the store key: a keyed
+// hash of a constant. It tells nothing about the key but whether one is it.
+func (s *sealer) keyCheck() string {
+	return s.keyedHash("store key check", "bindtester store key check v1")
+}
+
+// sealFor encrypts plain bound to purpose ad: a value sealed for one purpose
+// (or one app) does not unseal as another's.
+func (s *sealer) sealFor(ad, plain string) []byte {
+	return s.aead.Seal(nil, nil, []byte(plain), []byte(ad))
+}
+
+// unsealFor decrypts what sealFor made with the same key and ad.
+func (s *sealer) unsealFor(ad string, sealed []byte) (string, error) {
+	plain, err := s.aead.Open(nil, nil, sealed, []byte(ad))
+	if err != nil {
+		return "", errors.New("the store key is not the one it was sealed with, or the value is damaged")
+	}
+	return string(plain), nil
+}
+
 // ParseKey decodes a store key given as standard base64 (as in the
 // BINDTESTER_STORE_KEY setting). Errors never repeat the value.
 func ParseKey(s string) ([]byte, error) {

@@ -138,9 +138,16 @@ func TestWrongKeyCannotReadWechatIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
+	if _, err := Open(ctx, path, otherKey); !errors.Is(err, ErrWrongKey) {
+		t.Fatalf("Open with another key: %v, want ErrWrongKey", err)
+	}
 
-	s = openTest(t, path, otherKey)
+	// Were the key check bypassed, sealed values still would not open.
+	other, err := newSealer(otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = &SQLite{db: s.db, path: s.path, seal: other}
 	if _, err := s.GrantWechatID(ctx, g.ID); err == nil || !strings.Contains(err.Error(), "store key") {
 		t.Errorf("GrantWechatID with another key: %v, want an error about the key", err)
 	}

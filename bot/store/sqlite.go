@@ -1,11 +1,13 @@
 // Package store keeps the bot's memory — the audit log, the time-bound grants
-// and the pending approvals of package bot — in one embedded SQLite file
+// and the pending approvals of package bot, and the authorizer_refresh_tokens
+// WeChat rotates for a third-party platform — in one embedded SQLite file
 // (modernc.org/sqlite: pure Go, so the binary stays static).
 //
 // It lives apart from bot because it is the one place that knows SQL, file
-// layout and encryption at rest: WeChat IDs are sealed with AES-256-GCM and
-// found by an HMAC-SHA256 keyed hash, so the database file never holds one in
-// plain text. Losing the key loses the ability to read them back.
+// layout and encryption at rest: WeChat IDs and tokens are sealed with
+// AES-256-GCM, WeChat IDs found by an HMAC-SHA256 keyed hash, so the database
+// file never holds one in plain text. Losing the key loses the ability to
+// read them back; the store recognizes its key and refuses any other.
 package store
 
 import (
@@ -36,9 +38,10 @@ var _ bot.Store = (*SQLite)(nil)
 
 // Open opens (creating it if missing) the store at path, checks it, brings its
 // schema up to date and returns it. key is the 32-byte store key that seals
-// and finds WeChat IDs (see LoadOrCreateKey and ParseKey); opening existing
-// data with another key succeeds, but its WeChat IDs can then be neither
-// found nor unsealed.
+// and finds WeChat IDs (see LoadOrCreateKey and ParseKey). The store
+// remembers a keyed hash of its key: opening it with another key fails with
+// an error wrapping ErrWrongKey, since its WeChat IDs and tokens could then
+// be neither found nor unsealed.
 //
 // Every connection runs in WAL mode with foreign keys on, a 5 s busy timeout
 // and immediate transactions. The pool holds a single connection: the bot
@@ -80,6 +83,10 @@ func Open(ctx context.Context, path string, key []byte) (*SQLite, error) {
 		db.Close()
 		return nil, openError(abs, err)
 	}
+	if err := s.checkKey(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -100,15 +107,47 @@ func (s *SQLite) Close() error {
 	return nil
 }
 
+// CheckFile checks, without writing to it, that the existing file at path is
+// a healthy SQLite database and a bindtester store (or a database with no
+// tables yet); its errors are Open's. It lets a caller tell a damaged or
+// foreign file from a store before it has the key Open needs.
+func CheckFile(ctx context.Context, path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", path, err)
+	}
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", "busy_timeout(5000)")
+	db, err := sql.Open("sqlite", fileURI(abs, q))
+	if err != nil {
+		return fmt.Errorf("open store %s: %w", abs, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if err := quickCheck(ctx, db, abs); err != nil {
+		return err
+	}
+	if _, err := schemaVersion(ctx, db); err != nil {
+		return openError(abs, err)
+	}
+	return nil
+}
+
 // dsn is the modernc.org/sqlite data source name for the file at abs. The
-// file: URI form escapes any '?' or '#' in the path; the driver runs the
-// underscore parameters on every new pooled connection.
+// driver runs the underscore parameters on every new pooled connection.
 func dsn(abs string) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Set("_txlock", "immediate")
+	return fileURI(abs, q)
+}
+
+// fileURI is the file: URI of abs with query q; the URI form escapes any '?'
+// or '#' in the path.
+func fileURI(abs string, q url.Values) string {
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
 	if !strings.HasPrefix(u.Path, "/") { // Windows: C:/x → /C:/x
 		u.Path = "/" + u.Path
@@ -162,27 +201,31 @@ func (s *SQLite) check(ctx context.Context) error {
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("open store %s: journal mode is %q, not WAL; put the database on a local file system", s.path, mode)
 	}
+	return quickCheck(ctx, s.db, s.path)
+}
 
-	rows, err := s.db.QueryContext(ctx, "PRAGMA quick_check")
+// quickCheck runs PRAGMA quick_check on the database at path.
+func quickCheck(ctx context.Context, db *sql.DB, path string) error {
+	rows, err := db.QueryContext(ctx, "PRAGMA quick_check")
 	if err != nil {
-		return openError(s.path, err)
+		return openError(path, err)
 	}
 	defer rows.Close()
 	var problems []string
 	for rows.Next() {
 		var line string
 		if err := rows.Scan(&line); err != nil {
-			return openError(s.path, err)
+			return openError(path, err)
 		}
 		if line != "ok" && len(problems) < 5 {
 			problems = append(problems, strings.ReplaceAll(line, "\n", "; "))
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return openError(s.path, err)
+		return openError(path, err)
 	}
 	if len(problems) > 0 {
-		return fmt.Errorf("store %s is corrupt (quick_check: %s); move it aside and restore a backup, or start with an empty store", s.path, strings.Join(problems, "; "))
+		return fmt.Errorf("store %s is corrupt (quick_check: %s); move it aside and restore a backup, or start with an empty store", path, strings.Join(problems, "; "))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func TestOpenSetsPragmasOnEveryConnection(t *testing.T) {
 		{"journal_mode", "wal"},
 		{"foreign_keys", "1"},
 		{"busy_timeout", "5000"},
-		{"user_version", "1"},
+		{"user_version", strconv.Itoa(len(migrations))},
 		{"application_id", "1651076708"},
 	} {
 		var got string
@@ -79,8 +80,8 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 		s.db.QueryRow("PRAGMA user_version").Scan(&version)
 		s.db.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").Scan(&tables)
 		s.Close()
-		if version != len(migrations) || tables != 3 {
-			t.Fatalf("user_version %d, %d tables; want %d, 3", version, tables, len(migrations))
+		if version != len(migrations) || tables != 5 {
+			t.Fatalf("user_version %d, %d tables; want %d, 5", version, tables, len(migrations))
 		}
 	}
 }
@@ -316,5 +317,54 @@ func TestTimesRoundTrip(t *testing.T) {
 		if !got.Equal(tc) || (!got.IsZero() && got.Location() != time.UTC) {
 			t.Errorf("round trip of %v = %v", tc, got)
 		}
+	}
+}
+
+func TestCheckFile(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(garbage, bytes.Repeat([]byte("this is not a database\n"), 400), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	foreign := filepath.Join(dir, "foreign.db")
+	db, err := sql.Open("sqlite", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("CREATE TABLE invoices (id INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	v1 := filepath.Join(dir, "v1.db")
+	makeV1Store(t, v1, testKey, "tester_one")
+	current := filepath.Join(dir, "current.db")
+	openTest(t, current, testKey).Close()
+
+	tests := []struct {
+		name, path string
+		want       string // "" for no error
+	}{
+		{"garbage file", garbage, "not a SQLite database or is corrupt"},
+		{"another program's database", foreign, "not a bindtester store"},
+		{"version 1 store", v1, ""},
+		{"current store", current, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := os.ReadFile(tc.path)
+			err := CheckFile(context.Background(), tc.path)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("CheckFile = %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.path)):
+				t.Errorf("CheckFile = %v, want an error naming the file and saying %q", err, tc.want)
+			}
+			if after, _ := os.ReadFile(tc.path); !bytes.Equal(before, after) {
+				t.Error("CheckFile changed the file")
+			}
+		})
+	}
+	if keyCheckOf(t, v1) != "" {
+		t.Error("CheckFile wrote a key check")
 	}
 }

@@ -78,7 +78,7 @@ func newAdminCLI(ctx context.Context, name string, args []string, getenv func(st
 	}
 	var wx bot.WeChat
 	if s.Creds != credsNone {
-		if wx, err = newWeChat(s, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))); err != nil {
+		if wx, err = newWeChat(s, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), st); err != nil {
 			st.Close()
 			return nil, nil, err
 		}
@@ -104,7 +104,8 @@ func runAdminCommand(ctx context.Context, verb string, args []string, getenv fun
 	if verb != "bind" {
 		text = verb + " " + text
 	}
-	req := bot.Request{UserID: cli.user, ChannelID: cli.channel, Text: text, Admin: cli.admin}
+	// Approval prompts from here would print to this terminal, never reaching an approver.
+	req := bot.Request{UserID: cli.user, ChannelID: cli.channel, Text: text, Admin: cli.admin, NoApproval: true}
 	return cli.bot.Handle(ctx, req, cli.console)
 }
 

@@ -253,3 +253,26 @@ func TestAdminCommands(t *testing.T) {
 		t.Errorf("bind calls over the whole session = %d, want 1", c)
 	}
 }
+
+// The command line cannot deliver approval prompts: a bind that needs one is
+// refused with a pointer to Slack, recorded, and WeChat sees nothing.
+func TestAdminBindNeedingApprovalIsSentToSlack(t *testing.T) {
+	fake, e := adminEnv(t)
+	e["BINDTESTER_REQUESTERS"] = "U0ASKER"
+	out, errOut, err := cli(t, e, "bind", testAppID, "tester_one", "--user", "U0ASKER")
+	if err != nil {
+		t.Fatalf("bind = %v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "ask in Slack") {
+		t.Errorf("output does not send the requester to Slack:\n%s", out)
+	}
+	if strings.Contains(out, "[Approve]") {
+		t.Errorf("an approval prompt was printed:\n%s", out)
+	}
+	if n := fake.Calls("/wxa/bind_tester"); n != 0 {
+		t.Errorf("bind_tester called %d times", n)
+	}
+	if got := kinds(auditJSON(t, e)); got != "denied" {
+		t.Errorf("audit kinds = %s, want denied", got)
+	}
+}

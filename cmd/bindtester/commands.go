@@ -27,15 +27,15 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	log := newLogger(s, stderr)
 	m := newMetrics()
 	s.observeWeChat = m.observeWeChat
-	wx, err := newWeChat(s, log)
-	if err != nil {
-		return err
-	}
 	st, err := openStore(ctx, s.DBPath, s.StoreKey)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	wx, err := newWeChat(s, log, st)
+	if err != nil {
+		return err
+	}
 	adapter := slackbot.New(slackbot.Config{BotToken: s.SlackBotToken, AppToken: s.SlackAppToken, APIURL: s.SlackAPIURL,
 		Workers: s.Workers, Grace: s.Grace, Log: log, Observe: func(t string) { m.envelopes.WithLabelValues(t).Inc() }})
 	if s.OpsAddr != "" {
@@ -53,28 +53,54 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 		Groups:  bot.NewGroupCache(slackbot.GroupMembers{API: adapter.API()}, 5*time.Minute),
 		Locales: &slackbot.Locales{API: adapter.API()}})
 	announce(log, s)
-	workerCtx, stopWorker := context.WithCancel(ctx)
-	defer stopWorker()
-	go b.RunWorker(workerCtx, s.Sweep)
+	stopWorker := startWorker(ctx, b, s.Sweep)
+	defer stopWorker() // before the store closes
 	return adapter.Run(ctx, b)
 }
 
-// openStore opens the database with the configured key, or the key file beside it.
+// openStore opens the database with the configured key, or the key file beside
+// it. A new key file is made only for a new database: a database that already
+// holds data with its key file gone cannot be read with a new key.
 func openStore(ctx context.Context, path string, key []byte) (*store.SQLite, error) {
 	if dir := filepath.Dir(path); !isDir(dir) {
 		return nil, fmt.Errorf("BINDTESTER_DB: the folder %s of %s does not exist: create it, or point BINDTESTER_DB elsewhere", dir, path)
 	}
+	keySource := "BINDTESTER_STORE_KEY"
 	if key == nil {
+		keyFile := path + ".key"
+		keySource = "the store key file " + keyFile
+		if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) && holdsData(path) {
+			if err := store.CheckFile(ctx, path); err != nil { // a damaged or foreign file: say that first
+				return nil, fmt.Errorf("BINDTESTER_DB: %w", err)
+			}
+			return nil, fmt.Errorf("BINDTESTER_STORE_KEY is not set and the key file %s is missing, but the database %s already holds data: "+
+				"restore that key file, or set BINDTESTER_STORE_KEY to the key used to create the database "+
+				"(a new key could read none of its WeChat IDs and tokens); to start afresh instead, move the database aside", keyFile, path)
+		}
 		var err error
-		if key, err = store.LoadOrCreateKey(path + ".key"); err != nil {
+		if key, err = store.LoadOrCreateKey(keyFile); err != nil {
 			return nil, fmt.Errorf("BINDTESTER_STORE_KEY is not set and the key file cannot be used: %w", err)
 		}
 	}
 	st, err := store.Open(ctx, path, key)
+	if errors.Is(err, store.ErrWrongKey) {
+		return nil, fmt.Errorf("%s: %w", keySource, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("BINDTESTER_DB: %w", err)
 	}
 	return st, nil
+}
+
+// holdsData reports whether the database at path (or its write-ahead log) is
+// a file with something in it.
+func holdsData(path string) bool {
+	for _, p := range []string{path, path + "-wal"} {
+		if fi, err := os.Stat(p); err == nil && fi.Size() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // missing adds what run needs and is not set: Slack tokens, an app, credentials.
@@ -99,6 +125,18 @@ func missing(p *problems, s settings, hint string) {
 func isDir(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.IsDir()
+}
+
+// startWorker runs the expiry worker until ctx ends or the returned func is
+// called; that func stops it and waits, so the store is not closed under a sweep.
+func startWorker(ctx context.Context, b *bot.Bot, every time.Duration) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.RunWorker(ctx, every)
+	}()
+	return func() { cancel(); <-done }
 }
 
 // announce logs what the bot serves, and which apps only admins can use.
@@ -145,27 +183,25 @@ func runConsole(ctx context.Context, args []string, getenv func(string) string, 
 		if s.DBSet {
 			fmt.Fprintln(stdout, "(BINDTESTER_DB is ignored: the sandbox keeps its records in a temporary database.)")
 		}
-	} else {
-		if s.Policy == nil {
-			return errors.New("BINDTESTER_APPID: no Mini Program is configured: set BINDTESTER_APPID or BINDTESTER_POLICY_FILE, or unset the WeChat credentials to use the sandbox")
-		}
-		var err error
-		if wx, err = newWeChat(s, log); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "Console: real WeChat (%s) at %s, as %s in %s, database %s. Type help, or quit.\n", s.Creds, s.WeChatAPIBase, *user, *channel, s.DBPath)
+	} else if s.Policy == nil {
+		return errors.New("BINDTESTER_APPID: no Mini Program is configured: set BINDTESTER_APPID or BINDTESTER_POLICY_FILE, or unset the WeChat credentials to use the sandbox")
 	}
 	st, err := openStore(ctx, s.DBPath, s.StoreKey)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	if s.Creds != credsNone { // real WeChat: it may keep rotated refresh tokens in the store
+		if wx, err = newWeChat(s, log, st); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Console: real WeChat (%s) at %s, as %s in %s, database %s. Type help, or quit.\n", s.Creds, s.WeChatAPIBase, *user, *channel, s.DBPath)
+	}
 	c := &console.Console{UserID: *user, ChannelID: *channel, Locale: *lang, Out: stdout}
 	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log, Store: st, Messenger: c})
 	c.Handler = b
-	workerCtx, stopWorker := context.WithCancel(ctx)
-	defer stopWorker()
-	go b.RunWorker(workerCtx, s.Sweep)
+	stopWorker := startWorker(ctx, b, s.Sweep)
+	defer stopWorker() // before the store closes
 	return c.Run(ctx, stdin)
 }
 

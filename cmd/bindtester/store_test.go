@@ -154,7 +154,7 @@ func TestCheckConfigStoreKey(t *testing.T) {
 
 // TestStoreKeyFileIsReused: without BINDTESTER_STORE_KEY, the key file beside the
 // database is created once (owner-only) and reused, so a later command can find
-// grants an earlier one made; with a different key the WeChat ID is not found.
+// grants an earlier one made; a different key is refused before anything is done.
 func TestStoreKeyFileIsReused(t *testing.T) {
 	fake, e := adminEnv(t)
 	db := e["BINDTESTER_DB"]
@@ -173,14 +173,16 @@ func TestStoreKeyFileIsReused(t *testing.T) {
 		t.Error("the database file holds the WeChat ID in plain text")
 	}
 
-	// Another key cannot find the grant by WeChat ID: an admin's unbind then goes by WeChat ID.
-	other := merge(e, map[string]string{"BINDTESTER_STORE_KEY": base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))})
+	// Another key could not find the grant by WeChat ID: it is refused outright.
+	otherKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32))
+	other := merge(e, map[string]string{"BINDTESTER_STORE_KEY": otherKey})
 	out, _, err := cli(t, other, "unbind", "--user", "U0BINDER", testAppID, "tester_one")
-	if err != nil {
-		t.Fatal(err)
+	if err == nil || !strings.Contains(err.Error(), "BINDTESTER_STORE_KEY") || !strings.Contains(err.Error(), "the store key does not match this database") {
+		t.Errorf("unbind with another key = %v, want an error saying BINDTESTER_STORE_KEY does not match", err)
 	}
-	if !strings.Contains(out, "I have no record of binding") {
-		t.Errorf("with another key the grant was found:\n%s", out)
+	assertNoSecrets(t, []string{otherKey}, map[string]string{"stdout": out})
+	if c := fake.Calls("/wxa/unbind_tester"); c != 0 {
+		t.Errorf("with another key WeChat saw %d unbind calls", c)
 	}
 
 	out, _, err = cli(t, e, "unbind", "--admin", testAppID, "tester_one")

@@ -1,18 +1,23 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
 
 	"github.com/bindtester/bindtester/bot"
+	"github.com/bindtester/bindtester/bot/store"
 	"github.com/bindtester/bindtester/wechat"
 	"github.com/bindtester/bindtester/wechat/wechattest"
 )
 
-// newWeChat builds the WeChat client for the configured credential mode.
-func newWeChat(s settings, log *slog.Logger) (*wechat.Client, error) {
+// newWeChat builds the WeChat client for the configured credential mode. As a
+// third-party platform it keeps the authorizer_refresh_tokens WeChat rotates
+// in st, so a restart does not fall back to the spent one in the settings;
+// only that mode needs st.
+func newWeChat(s settings, log *slog.Logger, st *store.SQLite) (*wechat.Client, error) {
 	t := wechat.NewTransport(wechat.Config{BaseURL: s.WeChatAPIBase, Timeout: s.WeChatTimeout, Logger: log, Observe: s.observeWeChat})
 	var tokens wechat.TokenSource
 	switch s.Creds {
@@ -40,8 +45,11 @@ func newWeChat(s settings, log *slog.Logger) (*wechat.Client, error) {
 		if s.Component.TicketFile != "" {
 			ticket = wechat.TicketFile(s.Component.TicketFile)
 		}
+		if st == nil {
+			return nil, errors.New("third-party platform credentials need the store, to keep rotated authorizer_refresh_tokens")
+		}
 		tokens = wechat.NewTokenCache(wechat.NewComponentTokens(t, s.Component.AppID, s.Component.Secret, ticket,
-			wechat.NewMemoryRefreshTokens(refresh)), 0)
+			st.RefreshTokens(refresh)), 0)
 	case credsService:
 		tokens = wechat.NewTokenCache(wechat.TokenService{T: t, URL: s.TokenService}, 0)
 	case credsStatic:
@@ -99,7 +107,7 @@ func newSandbox(s *settings) *sandbox {
 	}
 	sb := s.withCreds(credsSecret, secret)
 	sb.WeChatAPIBase = fake.URL
-	client, _ := newWeChat(sb, slog.New(slog.DiscardHandler))
+	client, _ := newWeChat(sb, slog.New(slog.DiscardHandler), nil) // app secrets: no store needed
 	return &sandbox{fake: fake, client: client, apps: s.Policy.Apps}
 }
 

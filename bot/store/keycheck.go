@@ -1,0 +1,90 @@
+package store
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+)
+
+// ErrWrongKey says the store key given to Open is not the one the store's
+// values were sealed with. Open's error wraps it.
+var ErrWrongKey = errors.New("the store key does not match this database")
+
+// wrongKey is Open's error for the store at path opened with another key.
+func wrongKey(path string) error {
+	return fmt.Errorf("open store %s: %w: restore the key file or BINDTESTER_STORE_KEY used to create it "+
+		"(with another key the WeChat IDs and tokens it holds can be neither found nor read); "+
+		"to start afresh instead, move the database aside", path, ErrWrongKey)
+}
+
+// checkKey makes sure s.seal holds the key this store was made with: the key
+// check in the meta table must match it. A store without a check (new, or
+// made before there was one) gets one, but only after the key unseals the
+// newest WeChat ID the store already holds, if any: an older store opened
+// with a new key must fail, not vouch for the wrong key.
+func (s *SQLite) checkKey(ctx context.Context) error {
+	want := s.seal.keyCheck()
+	got, err := readKeyCheck(ctx, s.db)
+	switch {
+	case err != nil:
+		return openError(s.path, err)
+	case got != "":
+		return s.compareKeyCheck(got, want)
+	}
+
+	tx, err := s.db.BeginTx(ctx, nil) // immediate: no other process writes a check meanwhile
+	if err != nil {
+		return openError(s.path, err)
+	}
+	defer tx.Rollback()
+	if got, err := readKeyCheck(ctx, tx); err != nil {
+		return openError(s.path, err)
+	} else if got != "" { // another process wrote it first
+		return s.compareKeyCheck(got, want)
+	}
+	var sealed []byte
+	err = tx.QueryRowContext(ctx, `SELECT wechat_sealed FROM (
+			SELECT wechat_sealed, created_at, id FROM grants
+			UNION ALL SELECT wechat_sealed, created_at, id FROM approvals)
+		ORDER BY created_at DESC, id DESC LIMIT 1`).Scan(&sealed)
+	switch {
+	case errors.Is(err, sql.ErrNoRows): // nothing sealed yet: any key is this store's key
+	case err != nil:
+		return openError(s.path, err)
+	default:
+		if _, err := s.seal.unseal(sealed); err != nil {
+			return wrongKey(s.path)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (name, value) VALUES ('key_check', ?)`, want); err != nil {
+		return openError(s.path, fmt.Errorf("write the key check: %w", err))
+	}
+	if err := tx.Commit(); err != nil {
+		return openError(s.path, fmt.Errorf("write the key check: %w", err))
+	}
+	return nil
+}
+
+func (s *SQLite) compareKeyCheck(got, want string) error {
+	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		return wrongKey(s.path)
+	}
+	return nil
+}
+
+// readKeyCheck reads the key check, "" when there is none.
+func readKeyCheck(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (string, error) {
+	var v string
+	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE name = 'key_check'`).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the key check: %w", err)
+	}
+	return v, nil
+}
