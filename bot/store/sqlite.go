@@ -90,7 +90,6 @@ func Open(ctx context.Context, path string, key []byte) (*SQLite, error) {
 	return s, nil
 }
 
-// Close closes the database; SQLite checkpoints the WAL into the main file.
 // Ping checks that the database answers (for health checks).
 func (s *SQLite) Ping(ctx context.Context) error {
 	var one int
@@ -100,6 +99,7 @@ func (s *SQLite) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Close closes the database; SQLite checkpoints the WAL into the main file.
 func (s *SQLite) Close() error {
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)

@@ -208,10 +208,18 @@ func runConsole(ctx context.Context, args []string, getenv func(string) string, 
 func checkConfig(getenv func(string) string, stdout io.Writer) error {
 	s, p := loadSettings(getenv)
 	missing(&p, s, "needed by run; console works without it")
+	switch fi, err := os.Stat(s.DBPath); {
+	case err == nil && fi.Size() > 0:
+		if err := store.CheckFile(context.Background(), s.DBPath); err != nil {
+			p.add("BINDTESTER_DB", "%v", err)
+		}
+	case !isDir(filepath.Dir(s.DBPath)):
+		p.add("BINDTESTER_DB", "the folder of %s does not exist: create it, or point BINDTESTER_DB elsewhere", s.DBPath)
+	}
 	if err := p.err(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Settings OK. WeChat credentials: %s. Mini Programs:\n", s.Creds)
+	fmt.Fprintf(stdout, "Settings OK. WeChat credentials: %s. Database: %s. Mini Programs:\n", s.Creds, s.DBPath)
 	for _, a := range s.Policy.Apps {
 		who := fmt.Sprintf("%d binder entries", len(a.Binders))
 		if len(a.Binders) == 0 {

@@ -226,3 +226,29 @@ func TestSandboxConsoleIgnoresTheDatabaseSetting(t *testing.T) {
 		t.Error("the sandbox created a key file beside BINDTESTER_DB")
 	}
 }
+
+// check-config looks at the database without changing it.
+func TestCheckConfigChecksTheDatabase(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "garbage.db")
+	if err := os.WriteFile(db, []byte("not a database at all, not at all"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := storeFailureEnv(t, db)
+	var out bytes.Buffer
+	err := run(t.Context(), []string{"check-config"}, env(e), strings.NewReader(""), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "BINDTESTER_DB") || !strings.Contains(err.Error(), db) {
+		t.Errorf("check-config with a garbage database: %v", err)
+	}
+	e["BINDTESTER_DB"] = filepath.Join(t.TempDir(), "missing", "b.db")
+	err = run(t.Context(), []string{"check-config"}, env(e), strings.NewReader(""), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("check-config with a missing folder: %v", err)
+	}
+	e["BINDTESTER_DB"] = filepath.Join(t.TempDir(), "new.db")
+	if err := run(t.Context(), []string{"check-config"}, env(e), strings.NewReader(""), &out, &out); err != nil {
+		t.Errorf("check-config with a new database: %v", err)
+	}
+	if _, err := os.Stat(e["BINDTESTER_DB"]); err == nil {
+		t.Error("check-config created the database")
+	}
+}
