@@ -160,7 +160,12 @@ func TestOpenFailsClearly(t *testing.T) {
 
 func TestOpenUnwritableDirectory(t *testing.T) {
 	if os.Geteuid() == 0 {
-		t.Skip("root writes to any directory") // missing and non-directories are covered above
+		// Root writes to any ordinary directory; /proc refuses even root.
+		_, err := Open(context.Background(), "/proc/bindtester-test.db", testKey)
+		if err == nil || !strings.Contains(err.Error(), "/proc") {
+			t.Fatalf("Open under /proc: %v, want an error naming the path", err)
+		}
+		return
 	}
 	dir := filepath.Join(t.TempDir(), "ro")
 	if err := os.Mkdir(dir, 0o500); err != nil {
