@@ -38,6 +38,9 @@ func (c *Client) call(ctx context.Context, appid string, rq request) error {
 			r := rq
 			r.query = q
 			err = c.t.do(ctx, r)
+			if err != nil && retryable(err) && rq.uncertain != nil {
+				*rq.uncertain = true // this attempt may have reached WeChat and been applied
+			}
 			var we *Error
 			if errors.As(err, &we) && we.Info().Action == RefreshToken && !refreshed {
 				refreshed = true
@@ -53,6 +56,9 @@ func (c *Client) call(ctx context.Context, appid string, rq request) error {
 type BindResult struct {
 	UserStr      string // WeChat's opaque id for this experiencer (empty when already bound)
 	AlreadyBound bool   // 85004: nothing was needed
+	// Retried: an earlier attempt failed in a way that may have bound anyway
+	// (a timeout, a 5xx, -1), so an 85004 is probably this very bind.
+	Retried bool
 }
 
 // BindTester makes wechatid an experiencer of appid. 85004 (already bound), also
@@ -63,10 +69,12 @@ func (c *Client) BindTester(ctx context.Context, appid, wechatid string) (BindRe
 		status
 		UserStr string `json:"userstr"`
 	}
-	err := c.call(ctx, appid, request{method: http.MethodPost, path: "/wxa/bind_tester", body: map[string]string{"wechatid": wechatid}, out: &out})
+	var uncertain bool
+	err := c.call(ctx, appid, request{method: http.MethodPost, path: "/wxa/bind_tester", body: map[string]string{"wechatid": wechatid},
+		out: &out, uncertain: &uncertain})
 	var we *Error
 	if errors.As(err, &we) && we.Code == 85004 {
-		return BindResult{AlreadyBound: true}, nil
+		return BindResult{AlreadyBound: true, Retried: uncertain}, nil
 	}
 	if err != nil {
 		return BindResult{}, err

@@ -151,8 +151,13 @@ func TestRetriedBindThatMeetsItsOwnBindIsAlreadyBound(t *testing.T) {
 	fake.AddExperiencer(appID, "tester_one")
 	fake.FailNextHTTP("/wxa/bind_tester", 1, http.StatusBadGateway, "text/html", "<html>bad gateway</html>")
 	res, err := c.BindTester(context.Background(), appID, "tester_one")
-	if err != nil || !res.AlreadyBound {
-		t.Fatalf("got %+v, %v", res, err)
+	if err != nil || !res.AlreadyBound || !res.Retried {
+		t.Fatalf("got %+v, %v; want AlreadyBound and Retried", res, err)
+	}
+	// Without a failed attempt first, 85004 means someone else bound them.
+	res, err = c.BindTester(context.Background(), appID, "tester_one")
+	if err != nil || !res.AlreadyBound || res.Retried {
+		t.Fatalf("got %+v, %v; want AlreadyBound, not Retried", res, err)
 	}
 }
 

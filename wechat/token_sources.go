@@ -160,6 +160,9 @@ type ComponentTokens struct {
 	ticket        TicketSource
 	refresh       RefreshTokens
 	component     *TokenCache
+
+	mu      sync.Mutex
+	unsaved map[string]string // rotated refresh tokens the store failed to keep, per appid
 }
 
 // NewComponentTokens builds the platform's token fetcher.
@@ -194,10 +197,20 @@ func (f componentFetcher) Fetch(ctx context.Context, _ string, _ bool) (Token, e
 }
 
 func (c *ComponentTokens) Fetch(ctx context.Context, appid string, _ bool) (Token, error) {
-	refresh, err := c.refresh.RefreshToken(ctx, appid)
-	if err != nil {
-		return Token{}, err
+	c.mu.Lock()
+	refresh, unsaved := c.unsaved[appid]
+	c.mu.Unlock()
+	if unsaved { // the store missed the last rotation: the token WeChat now honours is this one
+		if err := c.refresh.SaveRefreshToken(ctx, appid, refresh); err == nil {
+			c.forget(appid)
+		}
+	} else {
+		var err error
+		if refresh, err = c.refresh.RefreshToken(ctx, appid); err != nil {
+			return Token{}, err
+		}
 	}
+	var err error
 	const path = "/cgi-bin/component/api_authorizer_token"
 	var out struct {
 		status
@@ -229,8 +242,23 @@ func (c *ComponentTokens) Fetch(ctx context.Context, appid string, _ bool) (Toke
 	}
 	if out.Refresh != "" && out.Refresh != refresh {
 		if err := c.refresh.SaveRefreshToken(ctx, appid, out.Refresh); err != nil {
-			return Token{}, fmt.Errorf("keeping the rotated authorizer_refresh_token for %s: %w", appid, err)
+			// The old refresh token is spent: hold the new one in memory, and save it next time.
+			c.t.log.Warn("could not keep the rotated authorizer_refresh_token; holding it in memory", "appid", appid, "error", err)
+			c.mu.Lock()
+			if c.unsaved == nil {
+				c.unsaved = map[string]string{}
+			}
+			c.unsaved[appid] = out.Refresh
+			c.mu.Unlock()
+		} else {
+			c.forget(appid)
 		}
 	}
 	return tokenFrom(out.Token, out.ExpiresIn, path)
+}
+
+func (c *ComponentTokens) forget(appid string) {
+	c.mu.Lock()
+	delete(c.unsaved, appid)
+	c.mu.Unlock()
 }

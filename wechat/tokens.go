@@ -56,6 +56,9 @@ func NewTokenCache(f Fetcher, timeout time.Duration) *TokenCache {
 	return &TokenCache{fetcher: f, timeout: timeout, now: time.Now, entries: map[string]*cacheEntry{}}
 }
 
+// refreshRetry is how long a still-valid token is used after its early refresh failed.
+const refreshRetry = 30 * time.Second
+
 // Token returns a cached token or fetches one.
 func (c *TokenCache) Token(ctx context.Context, appid string) (string, error) {
 	c.mu.Lock()
@@ -75,11 +78,15 @@ func (c *TokenCache) Token(ctx context.Context, appid string) (string, error) {
 		return "", &TransportError{Kind: ErrTimeout, Path: "token", Detail: "waiting for an access token", cause: ctx.Err()}
 	case res := <-ch:
 		if res.Err != nil {
-			// A refresh ahead of expiry failed: the old token still works for now.
+			// A refresh ahead of expiry failed: the old token still works for now,
+			// and the next refresh waits a little rather than hammer a failing source.
 			c.mu.Lock()
-			e := c.entries[appid]
-			c.mu.Unlock()
-			if e != nil && e.tok.Value != "" && c.now().Before(e.tok.ExpiresAt) {
+			defer c.mu.Unlock()
+			if e := c.entries[appid]; e != nil && e.tok.Value != "" && c.now().Before(e.tok.ExpiresAt) {
+				e.refreshAt = c.now().Add(refreshRetry)
+				if e.refreshAt.After(e.tok.ExpiresAt) {
+					e.refreshAt = e.tok.ExpiresAt
+				}
 				return e.tok.Value, nil
 			}
 			return "", res.Err

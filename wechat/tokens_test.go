@@ -286,3 +286,48 @@ func TestStillValidTokenUsedWhenEarlyRefreshFails(t *testing.T) {
 		t.Fatalf("bind with a still-valid token: %v", err)
 	}
 }
+
+// refreshStore is a RefreshTokens whose saves can be made to fail (a full disk).
+type refreshStore struct {
+	*wechat.MemoryRefreshTokens
+	mu   sync.Mutex
+	fail bool
+}
+
+func (s *refreshStore) SaveRefreshToken(ctx context.Context, appid, token string) error {
+	s.mu.Lock()
+	fail := s.fail
+	s.mu.Unlock()
+	if fail {
+		return errors.New("disk full")
+	}
+	return s.MemoryRefreshTokens.SaveRefreshToken(ctx, appid, token)
+}
+
+// A rotated refresh token the store failed to keep is held in memory and used
+// next time (the old one is spent), then saved once the store works again.
+func TestRotatedRefreshTokenSurvivesAFailedSave(t *testing.T) {
+	fake := wechattest.NewServer()
+	defer fake.Close()
+	fake.AddApp(appID, "unused")
+	fake.SetComponent("wxcomponent000001", "component-secret", "ticket")
+	fake.SetAuthorizerRefreshToken(appID, "refresh-1")
+	fake.SetRotateRefreshTokens(true)
+	tr := wechat.NewTransport(wechat.Config{BaseURL: fake.URL, Backoff: time.Millisecond})
+	store := &refreshStore{MemoryRefreshTokens: wechat.NewMemoryRefreshTokens(map[string]string{appID: "refresh-1"}), fail: true}
+	c := wechat.NewClient(tr, wechat.NewTokenCache(wechat.NewComponentTokens(tr, "wxcomponent000001", "component-secret", wechat.TicketString("ticket"), store), 0))
+	ctx := context.Background()
+	if _, err := c.BindTester(ctx, appID, "tester_a"); err != nil {
+		t.Fatalf("bind while the store fails: %v", err)
+	}
+	store.mu.Lock()
+	store.fail = false
+	store.mu.Unlock()
+	fake.ExpireTokens(appID)
+	if _, err := c.BindTester(ctx, appID, "tester_b"); err != nil {
+		t.Fatalf("bind after the failed save: %v", err)
+	}
+	if got, _ := store.RefreshToken(ctx, appID); got != fake.AuthorizerRefreshToken(appID) {
+		t.Errorf("store keeps %q, WeChat honours %q", got, fake.AuthorizerRefreshToken(appID))
+	}
+}

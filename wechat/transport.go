@@ -95,6 +95,9 @@ type request struct {
 	body   any
 	out    answer                                     // decoded JSON answer; may be nil for status-only answers
 	raw    func(contentType string, body []byte) bool // optional: takes a non-JSON success (images)
+	// uncertain, if set, is set to true when an attempt failed in a way that
+	// may still have been applied at WeChat (and so is retried).
+	uncertain *bool
 }
 
 // name is the request's path for logs and metrics: an absolute URL (the token
