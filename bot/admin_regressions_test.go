@@ -1,7 +1,10 @@
 package bot_test
 
 import (
+	"context"
+	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -88,5 +91,60 @@ func TestApproverCannotApproveOwnRequest(t *testing.T) {
 	conv, _ = click(t, b, "UAPP2", bot.ActionApprove, value)
 	if n := f.fake.Calls(bindPath); n != 1 {
 		t.Errorf("the other approver's click: bind_tester called %d times, want 1: %v", n, conv)
+	}
+}
+
+// panickyStore panics where the worker first reads, as a corrupt row might.
+type panickyStore struct {
+	bot.Store
+	sweeps atomic.Int32
+}
+
+func (s *panickyStore) DueGrants(context.Context, time.Time) ([]bot.Grant, error) {
+	s.sweeps.Add(1)
+	panic("corrupt row")
+}
+
+// A panic in one sweep is logged and the worker carries on with the next.
+func TestWorkerSurvivesAPanickingSweep(t *testing.T) {
+	f := newFixture(t)
+	ps := &panickyStore{Store: f.store}
+	b := f.bot(func(o *bot.Options) { o.Store = ps })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); b.RunWorker(ctx, 10*time.Millisecond) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for ps.sweeps.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if n := ps.sweeps.Load(); n < 3 {
+		t.Fatalf("worker swept %d times after a panic, want it to go on", n)
+	}
+}
+
+// slowGroups answers after a long time, like a Slack outage.
+type slowGroups struct{}
+
+func (slowGroups) Members(ctx context.Context, _ string) ([]string, error) {
+	select {
+	case <-time.After(3 * time.Second):
+	case <-ctx.Done():
+	}
+	return nil, errors.New("slack is slow")
+}
+
+// A caller of the group cache whose context ends stops waiting for the shared lookup.
+func TestGroupCacheCallerMayGiveUp(t *testing.T) {
+	c := bot.NewGroupCache(slowGroups{}, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := c.Members(ctx, "SQA"); err == nil {
+		t.Fatal("no error from a lookup that never answered")
+	}
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Fatalf("caller waited %v past its deadline", waited)
 	}
 }

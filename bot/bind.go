@@ -129,7 +129,8 @@ func (b *Bot) finishBind(ctx context.Context, l Lang, j bindJob) error {
 			j.thread.Update(ctx, l.T("summary.failed", j.requester, masked, Escape(app.Name), short)))
 	}
 	var text string
-	if res.AlreadyBound && b.addedOutside(ctx, app.ID, j.wechatID) {
+	// An 85004 after a retry is most likely this very bind, whose first answer was lost.
+	if res.AlreadyBound && !res.Retried && b.addedOutside(ctx, app.ID, j.wechatID) {
 		// Someone added them by hand: not the bot's to time-limit or unbind.
 		log.Info("bound: already an experiencer, added outside this bot")
 		ev.Kind, ev.UserStr, ev.Detail = EventBound, res.UserStr, "already an experiencer, added outside this bot: not time-limited"

@@ -35,7 +35,8 @@ const groupLookupTimeout = 30 * time.Second
 // Members returns cached members, refreshing them when older than the TTL. If a
 // refresh fails, the last known members are used rather than locking people out.
 // Concurrent refreshes of one group share a single source call, which runs
-// detached from any one caller, so one caller giving up does not fail the others.
+// detached from any one caller, so one caller giving up does not fail the
+// others; a caller whose context ends stops waiting.
 func (c *GroupCache) Members(ctx context.Context, groupID string) ([]string, error) {
 	c.mu.Lock()
 	e, ok := c.entries[groupID]
@@ -43,7 +44,7 @@ func (c *GroupCache) Members(ctx context.Context, groupID string) ([]string, err
 	if ok && time.Since(e.at) < c.ttl {
 		return e.members, nil
 	}
-	v, err, _ := c.lookup.Do(groupID, func() (any, error) {
+	ch := c.lookup.DoChan(groupID, func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), groupLookupTimeout)
 		defer cancel()
 		members, err := c.src.Members(ctx, groupID)
@@ -55,11 +56,17 @@ func (c *GroupCache) Members(ctx context.Context, groupID string) ([]string, err
 		c.mu.Unlock()
 		return members, nil
 	})
-	if err != nil {
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		res.Err = ctx.Err()
+	}
+	if res.Err != nil {
 		if ok {
 			return e.members, nil
 		}
-		return nil, err
+		return nil, res.Err
 	}
-	return v.([]string), nil
+	return res.Val.([]string), nil
 }

@@ -551,6 +551,26 @@ func TestHandleAlreadyBoundOutsideTheBot(t *testing.T) {
 			}
 		})
 	}
+	t.Run("85004 on a retry is the bot's own bind, time-limited", func(t *testing.T) {
+		// The first attempt reached WeChat but its answer was lost (502): the
+		// retry meets the bind it made. That grant is the bot's, and must end.
+		f := newFixture(t)
+		f.fake.AddExperiencer(appShop, tester)
+		f.fake.FailNextHTTP(bindPath, 1, 502, "text/html", "<html>bad gateway</html>")
+		b := f.bot()
+		conv := run(t, b, "UALICE", "shop "+tester+" for 1d")
+		wantContains(t, "reply", conv.replies[0], "Access ends")
+		wantNotContains(t, "reply", conv.replies[0], "outside this bot")
+		g, err := f.store.FindGrant(context.Background(), appShop, tester)
+		if err != nil {
+			t.Fatalf("no grant for the retried bind: %v", err)
+		}
+		f.clock.Add(25 * time.Hour)
+		sweep(t, b)
+		if got := f.grant(t, g.ID); got.State != bot.GrantEnded || f.fake.UserStr(appShop, tester) != "" {
+			t.Errorf("the retried bind was not unbound when its time was up: %+v", got)
+		}
+	})
 	t.Run("a grant of the bot's is extended as before", func(t *testing.T) {
 		f := newFixture(t)
 		b := f.bot()

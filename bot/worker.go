@@ -3,6 +3,8 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"time"
 )
 
@@ -13,7 +15,7 @@ func (b *Bot) RunWorker(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if err := b.Sweep(ctx); err != nil && ctx.Err() == nil {
+		if err := b.safeSweep(ctx); err != nil && ctx.Err() == nil {
 			b.o.Log.Warn("sweep finished with errors", "error", err)
 		}
 		select {
@@ -22,6 +24,18 @@ func (b *Bot) RunWorker(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// safeSweep is Sweep, with a panic logged and turned into an error, so one bad
+// record cannot stop the worker (and the bot) for good.
+func (b *Bot) safeSweep(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.o.Log.Error("sweep panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			err = fmt.Errorf("sweep panicked: %v", p)
+		}
+	}()
+	return b.Sweep(ctx)
 }
 
 // warnAhead is how long before the end a requester is told.

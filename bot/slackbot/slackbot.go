@@ -177,6 +177,7 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 	}
 	switch evt.Type {
 	case socketmode.EventTypeConnecting:
+		a.connected.Store(false) // every reconnect starts here
 		a.log.Debug("slack: connecting")
 	case socketmode.EventTypeConnected:
 		a.connected.Store(true)
@@ -184,9 +185,13 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 	case socketmode.EventTypeConnectionError:
 		a.connected.Store(false)
 		a.log.Warn("slack: connection error; slack-go retries", "error", fmt.Sprint(evt.Data))
-	case socketmode.EventTypeDisconnect, socketmode.EventTypeIncomingError:
+	case socketmode.EventTypeDisconnect:
 		a.connected.Store(false)
-		a.log.Info("slack: disconnected; reconnecting", "type", evt.Type)
+		a.log.Info("slack: disconnect requested; reconnecting")
+	case socketmode.EventTypeIncomingError:
+		// A frame slack-go could not read; the connection may well be fine, and
+		// if it is not, the reconnect begins with EventTypeConnecting.
+		a.log.Warn("slack: unreadable incoming frame", "error", fmt.Sprint(evt.Data))
 	case socketmode.EventTypeErrorWriteFailed:
 		a.log.Warn("slack: write failed (an ack may be lost; Slack redelivers events)")
 	case socketmode.EventTypeSlashCommand:

@@ -19,6 +19,40 @@ func wrongKey(path string) error {
 		"to start afresh instead, move the database aside", path, ErrWrongKey)
 }
 
+// verifyKey refuses a key that does not fit the store, without writing: it
+// compares the key check where there is one (schema 2 and later), and
+// otherwise unseals the newest sealed WeChat ID of a schema 1 store.
+func (s *SQLite) verifyKey(ctx context.Context) error {
+	version, err := schemaVersion(ctx, s.db)
+	switch {
+	case err != nil:
+		return openError(s.path, err)
+	case version == 0:
+		return nil // a new store
+	case version >= 2:
+		got, err := readKeyCheck(ctx, s.db)
+		if err != nil || got == "" {
+			return err // checkKey, after migrating, writes a missing check
+		}
+		return s.compareKeyCheck(got, s.seal.keyCheck())
+	}
+	var sealed []byte
+	err = s.db.QueryRowContext(ctx, `SELECT wechat_sealed FROM (
+			SELECT wechat_sealed, created_at, id FROM grants
+			UNION ALL SELECT wechat_sealed, created_at, id FROM approvals)
+		ORDER BY created_at DESC, id DESC LIMIT 1`).Scan(&sealed)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return openError(s.path, err)
+	}
+	if _, err := s.seal.unseal(sealed); err != nil {
+		return wrongKey(s.path)
+	}
+	return nil
+}
+
 // checkKey makes sure s.seal holds the key this store was made with: the key
 // check in the meta table must match it. A store without a check (new, or
 // made before there was one) gets one, but only after the key unseals the

@@ -42,6 +42,20 @@ func makeV1Store(t *testing.T, path string, key []byte, wechatID string) {
 	}
 }
 
+func userVersion(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func keyCheckOf(t *testing.T, path string) string {
 	t.Helper()
 	db, err := sql.Open("sqlite", dsn(path))
@@ -142,6 +156,9 @@ func TestVersion1StoreGetsAKeyCheck(t *testing.T) {
 				wantWrongKey(t, path, tc.openWith)
 				if keyCheckOf(t, path) != "" {
 					t.Error("a key check was written for the wrong key")
+				}
+				if v := userVersion(t, path); v != 1 {
+					t.Errorf("a refused open migrated the store to version %d; the release before could no longer open it", v)
 				}
 				return
 			}

@@ -79,6 +79,10 @@ func Open(ctx context.Context, path string, key []byte) (*SQLite, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := s.verifyKey(ctx); err != nil { // before migrating: a refused open leaves the file as it was
+		db.Close()
+		return nil, err
+	}
 	if err := migrate(ctx, db); err != nil {
 		db.Close()
 		return nil, openError(abs, err)
