@@ -141,12 +141,12 @@ func TestInvalidateOnlyDropsTheCachedToken(t *testing.T) {
 
 func TestTokenRefreshedAheadOfExpiry(t *testing.T) {
 	fake, c := setup(t)
-	fake.SetTokenTTL(2 * time.Second) // refreshed when a fifth of it is left
+	fake.SetTokenTTL(5 * time.Second) // refreshed when a fifth of it (1 s) is left
 	ctx := context.Background()
 	if _, err := c.BindTester(ctx, appID, "tester_a"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1700 * time.Millisecond)
+	time.Sleep(4100 * time.Millisecond) // past the refresh point, 0.9 s before expiry
 	if _, err := c.BindTester(ctx, appID, "tester_b"); err != nil {
 		t.Fatal(err)
 	}
@@ -275,12 +275,12 @@ func TestStableTokenWithoutSecret(t *testing.T) {
 // When the refresh ahead of expiry fails, the token that still works is used.
 func TestStillValidTokenUsedWhenEarlyRefreshFails(t *testing.T) {
 	fake, c := setup(t)
-	fake.SetTokenTTL(2 * time.Second) // refreshed when 0.4 s are left
+	fake.SetTokenTTL(5 * time.Second) // refreshed when 1 s is left
 	ctx := context.Background()
 	if _, err := c.BindTester(ctx, appID, "tester_a"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1700 * time.Millisecond)
+	time.Sleep(4100 * time.Millisecond) // past the refresh point, 0.9 s before expiry
 	fake.FailNext("/cgi-bin/stable_token", 3, -1)
 	if _, err := c.BindTester(ctx, appID, "tester_b"); err != nil {
 		t.Fatalf("bind with a still-valid token: %v", err)
