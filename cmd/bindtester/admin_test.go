@@ -75,8 +75,8 @@ func TestAdminCommands(t *testing.T) {
 
 	t.Run("a user who may not bind is denied and WeChat sees nothing", func(t *testing.T) {
 		out, errOut, err := cli(t, e, "bind", testAppID, "tester_one", "--user", "UNOTALLOWED")
-		if err != nil {
-			t.Fatalf("bind = %v\nstderr: %s", err, errOut)
+		if !errors.Is(err, errNothingChanged) { // a refused bind exits non-zero, for scripts
+			t.Fatalf("bind = %v, want errNothingChanged\nstderr: %s", err, errOut)
 		}
 		if !strings.Contains(out, "You may not bind testers to *Shop*") || !strings.Contains(out, "@U0ADMIN") {
 			t.Errorf("stdout lacks the denial:\n%s", out)
@@ -260,8 +260,8 @@ func TestAdminBindNeedingApprovalIsSentToSlack(t *testing.T) {
 	fake, e := adminEnv(t)
 	e["BINDTESTER_REQUESTERS"] = "U0ASKER"
 	out, errOut, err := cli(t, e, "bind", testAppID, "tester_one", "--user", "U0ASKER")
-	if err != nil {
-		t.Fatalf("bind = %v\n%s", err, errOut)
+	if !errors.Is(err, errNothingChanged) {
+		t.Fatalf("bind = %v, want errNothingChanged\n%s", err, errOut)
 	}
 	if !strings.Contains(out, "ask in Slack") {
 		t.Errorf("output does not send the requester to Slack:\n%s", out)
@@ -274,5 +274,23 @@ func TestAdminBindNeedingApprovalIsSentToSlack(t *testing.T) {
 	}
 	if got := kinds(auditJSON(t, e)); got != "denied" {
 		t.Errorf("audit kinds = %s, want denied", got)
+	}
+}
+
+// A bind WeChat refuses, and an unbind of nobody, exit non-zero; a bind that works does not.
+func TestAdminExitStatusSaysWhetherAnythingChanged(t *testing.T) {
+	fake, e := adminEnv(t)
+	fake.SetOutcome("hidden_user", 85001)
+	if _, _, err := cli(t, e, "bind", "--admin", testAppID, "hidden_user"); !errors.Is(err, errNothingChanged) {
+		t.Errorf("bind refused by WeChat: %v, want errNothingChanged", err)
+	}
+	if _, _, err := cli(t, e, "bind", "--admin", testAppID, "tester_one"); err != nil {
+		t.Errorf("bind: %v", err)
+	}
+	if _, _, err := cli(t, e, "unbind", "--user", "U0BINDER", testAppID, "never_bound"); !errors.Is(err, errNothingChanged) {
+		t.Errorf("unbind of nobody: %v, want errNothingChanged", err)
+	}
+	if _, _, err := cli(t, e, "testers", "--admin", testAppID); err != nil {
+		t.Errorf("testers: %v", err)
 	}
 }
