@@ -169,7 +169,7 @@ func New(o Options) *Bot {
 		o.Groups = noGroups{}
 	}
 	for i := range o.Policy.Apps {
-		o.Policy.Apps[i].withDefaults()
+		o.Policy.Apps[i].WithDefaults()
 	}
 	return &Bot{o: o}
 }

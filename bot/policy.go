@@ -48,8 +48,8 @@ const (
 	DefaultApprovalTTL = 24 * time.Hour
 )
 
-// withDefaults fills in what an app left out.
-func (a *App) withDefaults() {
+// WithDefaults fills in what an app left out.
+func (a *App) WithDefaults() {
 	if a.Name == "" {
 		a.Name = a.ID
 	}

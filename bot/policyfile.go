@@ -133,7 +133,7 @@ func (p *Policy) Validate() error {
 		if a.Slots < 0 {
 			bad(entry, "slots", "must be positive, got %d", a.Slots)
 		}
-		a.withDefaults()
+		a.WithDefaults()
 		if a.DefaultDuration > a.MaxDuration {
 			bad(entry, "default_duration", "%s is longer than max_duration %s", FormatDuration(a.DefaultDuration), FormatDuration(a.MaxDuration))
 		}

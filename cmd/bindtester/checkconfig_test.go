@@ -171,7 +171,7 @@ func TestCheckConfigOK(t *testing.T) {
 			name: "one app with binders, a name and slots",
 			env: merge(goodEnv(), map[string]string{"BINDTESTER_BINDERS": "U0TESTER1, S0TESTERS", "BINDTESTER_APP_NAME": "Shop",
 				"BINDTESTER_SLOTS": "25", "BINDTESTER_ADMINS": "UADMIN"}),
-			want:    []string{"Settings OK", testAppID, `"Shop"`, "2 binder entries", "25 slots"},
+			want:    []string{"Settings OK", testAppID, `"Shop"`, "2 binder and 0 requester entries", "25 slots", "grants 2w by default (at most 30d)"},
 			notWant: []string{"admins only"},
 		},
 		{
@@ -256,7 +256,7 @@ func TestCheckConfigPolicyFile(t *testing.T) {
 		{
 			name:   "several apps with secret_env",
 			env:    merge(base, map[string]string{"BINDTESTER_POLICY_FILE": good}),
-			wantOK: []string{"Settings OK", "app secret", "wx1111111111111111", `"Shop"`, "2 binder entries", "20 slots", "wx2222222222222222", "admins only"},
+			wantOK: []string{"Settings OK", "app secret", "wx1111111111111111", `"Shop"`, "2 binder and 0 requester entries", "20 slots", "wx2222222222222222", "admins only"},
 		},
 		{
 			name:    "secret_env names an unset variable",

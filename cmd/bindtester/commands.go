@@ -221,11 +221,16 @@ func checkConfig(getenv func(string) string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "Settings OK. WeChat credentials: %s. Database: %s. Mini Programs:\n", s.Creds, s.DBPath)
 	for _, a := range s.Policy.Apps {
-		who := fmt.Sprintf("%d binder entries", len(a.Binders))
-		if len(a.Binders) == 0 {
-			who = "admins only (no binders configured)"
+		a.WithDefaults()
+		who := fmt.Sprintf("%d binder and %d requester entries", len(a.Binders), len(a.Requesters))
+		switch {
+		case len(a.Binders) == 0 && len(a.Requesters) == 0:
+			who = "admins only (no binders or requesters configured)"
+		case a.RequireApproval:
+			who += ", every bind needs an approval"
 		}
-		fmt.Fprintf(stdout, "  %s %q: %s, %d slots\n", a.ID, a.Name, who, a.Slots)
+		fmt.Fprintf(stdout, "  %s %q: %s, %d slots, grants %s by default (at most %s)\n", a.ID, a.Name, who, a.Slots,
+			bot.FormatDuration(a.DefaultDuration), bot.FormatDuration(a.MaxDuration))
 	}
 	return nil
 }
