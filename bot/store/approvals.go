@@ -146,23 +146,6 @@ func (s *SQLite) Decide(ctx context.Context, id int64, state bot.ApprovalState, 
 
 // StaleApprovals lists pending approvals whose ExpiresAt is before now, oldest first.
 func (s *SQLite) StaleApprovals(ctx context.Context, now time.Time) ([]bot.Approval, error) {
-	const what = "list stale approvals"
-	rows, err := s.db.QueryContext(ctx, `SELECT `+approvalCols+` FROM approvals
+	return queryAll(ctx, s.db, "list stale approvals", scanApproval, `SELECT `+approvalCols+` FROM approvals
 		WHERE state = 'pending' AND expires_at < ? ORDER BY expires_at, id`, unixNano(now))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	defer rows.Close()
-	var as []bot.Approval
-	for rows.Next() {
-		a, err := scanApproval(rows)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		as = append(as, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return as, nil
 }

@@ -54,25 +54,17 @@ func (s *SQLite) Events(ctx context.Context, f bot.AuditFilter) ([]bot.Event, er
 	q += " ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
 	args = append(args, limit, f.Offset)
 
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
+	return queryAll(ctx, s.db, "list events", scanEvent, q, args...)
+}
+
+func scanEvent(row scanner) (bot.Event, error) {
+	var e bot.Event
+	var at int64
+	var kind string
+	if err := row.Scan(&e.ID, &at, &kind, &e.Actor, &e.Requester, &e.Channel, &e.ThreadTS, &e.AppID,
+		&e.WechatMasked, &e.UserStr, &e.ErrCode, &e.Detail, &e.GrantID, &e.ApprovalID); err != nil {
+		return bot.Event{}, err
 	}
-	defer rows.Close()
-	var events []bot.Event
-	for rows.Next() {
-		var e bot.Event
-		var at int64
-		var kind string
-		if err := rows.Scan(&e.ID, &at, &kind, &e.Actor, &e.Requester, &e.Channel, &e.ThreadTS, &e.AppID,
-			&e.WechatMasked, &e.UserStr, &e.ErrCode, &e.Detail, &e.GrantID, &e.ApprovalID); err != nil {
-			return nil, fmt.Errorf("list events: %w", err)
-		}
-		e.At, e.Kind = fromUnixNano(at), bot.EventKind(kind)
-		events = append(events, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list events: %w", err)
-	}
-	return events, nil
+	e.At, e.Kind = fromUnixNano(at), bot.EventKind(kind)
+	return e, nil
 }

@@ -125,23 +125,7 @@ func (s *SQLite) WarnGrants(ctx context.Context, now, before time.Time) ([]bot.G
 
 // grants lists the grants matching where, soonest to expire first.
 func (s *SQLite) grants(ctx context.Context, what, where string, args ...any) ([]bot.Grant, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+grantCols+` FROM grants WHERE `+where+` ORDER BY expires_at, id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	defer rows.Close()
-	var gs []bot.Grant
-	for rows.Next() {
-		g, err := scanGrant(rows)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		gs = append(gs, g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return gs, nil
+	return queryAll(ctx, s.db, what, scanGrant, `SELECT `+grantCols+` FROM grants WHERE `+where+` ORDER BY expires_at, id`, args...)
 }
 
 // MarkWarned records that the requester of grant id was warned at at.
