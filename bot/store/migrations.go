@@ -130,15 +130,13 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // schemaVersion checks that the database is a bindtester store (or empty)
 // this release can use, and returns its schema version.
 func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+	// One statement, so one snapshot: read separately, another process's
+	// migration could commit in between (tables, but no application_id yet).
 	var appID, version, objects int
-	if err := db.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
-		return 0, fmt.Errorf("read application_id: %w", err)
-	}
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
-		return 0, fmt.Errorf("read schema version: %w", err)
-	}
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&objects); err != nil {
-		return 0, fmt.Errorf("read schema: %w", err)
+	err := db.QueryRowContext(ctx, `SELECT (SELECT application_id FROM pragma_application_id()),
+		(SELECT user_version FROM pragma_user_version()), (SELECT count(*) FROM sqlite_schema)`).Scan(&appID, &version, &objects)
+	if err != nil {
+		return 0, fmt.Errorf("read the schema version: %w", err)
 	}
 	switch {
 	case appID != applicationID && (appID != 0 || objects > 0):

@@ -75,23 +75,38 @@ func Open(ctx context.Context, path string, key []byte) (*SQLite, error) {
 	db.SetConnMaxIdleTime(0)
 
 	s := &SQLite{db: db, path: abs, seal: seal}
+	// Processes opening a brand-new store at the same moment can meet SQLITE_BUSY
+	// where SQLite does not wait (switching to WAL, first schema): try again.
+	for attempt := 1; ; attempt++ {
+		err := s.prepare(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if !isBusy(err) || attempt == 5 || ctx.Err() != nil {
+			db.Close()
+			return nil, err
+		}
+		time.Sleep(time.Duration(attempt) * 20 * time.Millisecond)
+	}
+}
+
+// prepare checks the file, the key and the schema, migrating what is missing.
+func (s *SQLite) prepare(ctx context.Context) error {
 	if err := s.check(ctx); err != nil {
-		db.Close()
-		return nil, err
+		return err
 	}
 	if err := s.verifyKey(ctx); err != nil { // before migrating: a refused open leaves the file as it was
-		db.Close()
-		return nil, err
+		return err
 	}
-	if err := migrate(ctx, db); err != nil {
-		db.Close()
-		return nil, openError(abs, err)
+	if err := migrate(ctx, s.db); err != nil {
+		return openError(s.path, err)
 	}
-	if err := s.checkKey(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
+	return s.checkKey(ctx)
+}
+
+func isBusy(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY || se.Code()&0xff == sqlite3.SQLITE_LOCKED)
 }
 
 // Ping checks that the database answers (for health checks).
