@@ -117,8 +117,9 @@ func TestSealer(t *testing.T) {
 	if _, err := s.unseal(tampered); err == nil {
 		t.Error("unseal accepted a tampered value")
 	}
-	if s.hash("wechat_a") != s.hash("wechat_a") || s.hash("wechat_a") == s.hash("wechat_b") {
-		t.Error("hash is not a stable function of the WeChat ID")
+	again, _ := newSealer(testKey) // the same key after a restart
+	if again.hash("wechat_a") != s.hash("wechat_a") || s.hash("wechat_a") == s.hash("wechat_b") {
+		t.Error("hash is not a stable function of the key and the WeChat ID")
 	}
 	other, _ := newSealer(otherKey)
 	if other.hash("wechat_a") == s.hash("wechat_a") {
