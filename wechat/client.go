@@ -1,7 +1,8 @@
 // Package wechat is the bot's WeChat API client: it binds, unbinds and lists a Mini
 // Program's experiencers (testers) and fetches its trial-version QR code, with access
-// tokens that are cached, shared and refreshed by themselves, retries decided in one
-// place, and one typed error per WeChat errcode. It knows nothing of Slack.
+// tokens that are cached, shared (also between replicas, through a TokenStore) and
+// refreshed by themselves, retries decided in one place, and one typed error per
+// WeChat errcode. It knows nothing of Slack.
 package wechat
 
 import (

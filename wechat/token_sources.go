@@ -24,33 +24,48 @@ func tokenFrom(value string, expiresIn int, path string) (Token, error) {
 	if expiresIn <= 0 {
 		expiresIn = 7200
 	}
-	return Token{Value: value, ExpiresAt: time.Now().Add(time.Duration(expiresIn) * time.Second)}, nil
+	now := time.Now()
+	return Token{Value: value, ExpiresAt: now.Add(time.Duration(expiresIn) * time.Second), Fetched: now}, nil
+}
+
+// fetchUnlessRejected fetches without force and, only when that hands back the
+// rejected token, once more with force: forced refreshes are rationed (20 a day)
+// and end the token every other holder is using.
+func fetchUnlessRejected(rejected string, fetch func(force bool) (Token, error)) (Token, error) {
+	tok, err := fetch(false)
+	if err == nil && rejected != "" && tok.Value == rejected {
+		tok, err = fetch(true)
+	}
+	return tok, err
 }
 
 // StableTokens fetches a Mini Program's own token with its app secret from
 // cgi-bin/stable_token, which, unlike cgi-bin/token, does not invalidate the
 // token other processes hold. secret returns the app secret for an appid.
+// It asks with force_refresh only when the plain answer is the rejected token.
 type StableTokens struct {
 	T      *Transport
 	Secret func(appid string) (string, bool)
 }
 
-func (s StableTokens) Fetch(ctx context.Context, appid string, force bool) (Token, error) {
+func (s StableTokens) Fetch(ctx context.Context, appid string, rejected string) (Token, error) {
 	secret, ok := s.Secret(appid)
 	if !ok {
 		return Token{}, ErrNoCredentials{AppID: appid}
 	}
 	const path = "/cgi-bin/stable_token"
-	var out tokenAnswer
-	err := s.T.withRetry(ctx, path, func(ctx context.Context) error {
-		return s.T.do(ctx, request{method: http.MethodPost, path: path, out: &out, body: map[string]any{
-			"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force,
-		}})
+	return fetchUnlessRejected(rejected, func(force bool) (Token, error) {
+		var out tokenAnswer
+		err := s.T.withRetry(ctx, path, func(ctx context.Context) error {
+			return s.T.do(ctx, request{method: http.MethodPost, path: path, out: &out, body: map[string]any{
+				"grant_type": "client_credential", "appid": appid, "secret": secret, "force_refresh": force,
+			}})
+		})
+		if err != nil {
+			return Token{}, err
+		}
+		return tokenFrom(out.AccessToken, out.ExpiresIn, path)
 	})
-	if err != nil {
-		return Token{}, err
-	}
-	return tokenFrom(out.AccessToken, out.ExpiresIn, path)
 }
 
 // ErrNoCredentials says the bot has no way to get a token for this appid.
@@ -62,25 +77,28 @@ func (e ErrNoCredentials) Error() string {
 
 // TokenService fetches tokens from a central token server that already holds them
 // (WeChat recommends one per app): GET URL?appid=APPID answers
-// {"access_token":"…","expires_in":N} (errcode/errmsg optional).
+// {"access_token":"…","expires_in":N} (errcode/errmsg optional). When its answer is
+// the token WeChat rejected, it is asked again with force_refresh=true.
 type TokenService struct {
 	T   *Transport
 	URL string
 }
 
-func (s TokenService) Fetch(ctx context.Context, appid string, force bool) (Token, error) {
-	q := map[string]string{"appid": appid}
-	if force {
-		q["force_refresh"] = "true"
-	}
-	var out tokenAnswer
-	err := s.T.withRetry(ctx, "token service", func(ctx context.Context) error {
-		return s.T.do(ctx, request{method: http.MethodGet, path: s.URL, query: q, out: &out}) // errors say "token service", not the URL
+func (s TokenService) Fetch(ctx context.Context, appid string, rejected string) (Token, error) {
+	return fetchUnlessRejected(rejected, func(force bool) (Token, error) {
+		q := map[string]string{"appid": appid}
+		if force {
+			q["force_refresh"] = "true"
+		}
+		var out tokenAnswer
+		err := s.T.withRetry(ctx, "token service", func(ctx context.Context) error {
+			return s.T.do(ctx, request{method: http.MethodGet, path: s.URL, query: q, out: &out}) // errors say "token service", not the URL
+		})
+		if err != nil {
+			return Token{}, err
+		}
+		return tokenFrom(out.AccessToken, out.ExpiresIn, "token service")
 	})
-	if err != nil {
-		return Token{}, err
-	}
-	return tokenFrom(out.AccessToken, out.ExpiresIn, "token service")
 }
 
 // TicketSource gives the third-party platform's current component_verify_ticket,
@@ -154,6 +172,20 @@ func (s *MemoryRefreshTokens) SaveRefreshToken(_ context.Context, appid, token s
 // ComponentTokens fetches authorizer_access_tokens as a WeChat third-party platform:
 // first the platform's component_access_token (cached on its own), then the Mini
 // Program's token with its authorizer_refresh_token, keeping a rotated refresh token.
+// Every api_authorizer_token answer is a new token, so the rejected token is not needed.
+//
+// A Fetch reads the app's refresh token, spends it and saves the one WeChat hands
+// back in its place, so two fetches for one app must never overlap, or the second
+// spends a token the first already replaced (61023). Within a process the TokenCache
+// in front sees to that. Several replicas must wrap it in SharedTokens over the
+// TokenStore they share, NewTokenCache(SharedTokens{Fetcher: c, Store: s, ...}, 0):
+// then Fetch runs while holding that app's lock across all replicas, and the
+// refresh-token read, the api_authorizer_token call and SaveRefreshToken all happen
+// under it. Pass ShareComponentToken(s) too, so the replicas also share one
+// component_access_token (the component lock is taken inside an app's lock, never
+// the other way round). A rotated refresh token the RefreshTokens store failed to
+// keep is held by this process only (and saved on its next fetch for the app); until
+// then other replicas read the spent one.
 type ComponentTokens struct {
 	t             *Transport
 	appID, secret string
@@ -165,16 +197,37 @@ type ComponentTokens struct {
 	unsaved map[string]string // rotated refresh tokens the store failed to keep, per appid
 }
 
+// ComponentOption configures NewComponentTokens.
+type ComponentOption func(*componentOptions)
+
+type componentOptions struct{ store TokenStore }
+
+// ShareComponentToken keeps the platform's component_access_token in store, under
+// "component:<component appid>", so the replicas sharing store fetch it once between
+// them and replace it once when WeChat rejects it.
+func ShareComponentToken(store TokenStore) ComponentOption {
+	return func(o *componentOptions) { o.store = store }
+}
+
 // NewComponentTokens builds the platform's token fetcher.
-func NewComponentTokens(t *Transport, componentAppID, componentSecret string, ticket TicketSource, refresh RefreshTokens) *ComponentTokens {
+func NewComponentTokens(t *Transport, componentAppID, componentSecret string, ticket TicketSource, refresh RefreshTokens, opts ...ComponentOption) *ComponentTokens {
+	var o componentOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	c := &ComponentTokens{t: t, appID: componentAppID, secret: componentSecret, ticket: ticket, refresh: refresh}
-	c.component = NewTokenCache(componentFetcher{c}, 0)
+	var f Fetcher = componentFetcher{c}
+	if o.store != nil {
+		f = SharedTokens{Fetcher: f, Store: o.store, Prefix: "component:"}
+	}
+	c.component = NewTokenCache(f, 0)
 	return c
 }
 
 type componentFetcher struct{ c *ComponentTokens }
 
-func (f componentFetcher) Fetch(ctx context.Context, _ string, _ bool) (Token, error) {
+// Fetch asks for a new component_access_token; every answer is a new one.
+func (f componentFetcher) Fetch(ctx context.Context, _ string, _ string) (Token, error) {
 	ticket, err := f.c.ticket.Ticket(ctx)
 	if err != nil {
 		return Token{}, err
@@ -196,7 +249,9 @@ func (f componentFetcher) Fetch(ctx context.Context, _ string, _ bool) (Token, e
 	return tokenFrom(out.Token, out.ExpiresIn, path)
 }
 
-func (c *ComponentTokens) Fetch(ctx context.Context, appid string, _ bool) (Token, error) {
+// Fetch gets a new authorizer_access_token for appid (see ComponentTokens on running it
+// on several replicas).
+func (c *ComponentTokens) Fetch(ctx context.Context, appid string, _ string) (Token, error) {
 	c.mu.Lock()
 	refresh, unsaved := c.unsaved[appid]
 	c.mu.Unlock()

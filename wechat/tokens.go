@@ -16,21 +16,42 @@ type TokenSource interface {
 	Invalidate(appid, token string)
 }
 
-// Token is an access token and when it stops working.
+// Token is an access token, when it was obtained and when it stops working.
 type Token struct {
 	Value     string
 	ExpiresAt time.Time
+	// Fetched is when the token was obtained from WeChat. With ExpiresAt it gives the
+	// token's lifetime, which decides how early it is refreshed (see refreshAt), also
+	// when a token is read back from a TokenStore long after it was fetched. Zero means
+	// "just now".
+	Fetched time.Time
 }
 
-// Fetcher gets a new token from wherever tokens come from. force asks the source
-// for a brand-new token even if its current one has not expired (stable_token's
-// force_refresh); sources that cannot force ignore it.
+// refreshAt is when tok is due to be replaced: ahead of its expiry by a fifth of its
+// lifetime, at most 5 minutes.
+func refreshAt(tok Token, now time.Time) time.Time {
+	start := tok.Fetched
+	if start.IsZero() {
+		start = now
+	}
+	margin := max(0, min(5*time.Minute, tok.ExpiresAt.Sub(start)/5))
+	return tok.ExpiresAt.Add(-margin)
+}
+
+// Fetcher gets a token from wherever tokens come from. rejected is the token WeChat
+// last refused for appid ("" if none): a source whose answer would be that very
+// token gets a brand-new one instead (stable_token's force_refresh), so every source
+// keeps the rule "refetch without force first, force only when handed back the
+// rejected token". Sources that always mint a new token ignore it.
 type Fetcher interface {
-	Fetch(ctx context.Context, appid string, force bool) (Token, error)
+	Fetch(ctx context.Context, appid string, rejected string) (Token, error)
 }
 
 // TokenCache caches tokens per appid, refreshes them ahead of expiry and makes
-// concurrent callers with a cold or stale cache share one fetch.
+// concurrent callers with a cold or stale cache share one fetch. It serves one
+// process; for several replicas, put it in front of a SharedTokens:
+// NewTokenCache(SharedTokens{...}, 0), so a replica goes to the shared store only when
+// its own cache is cold, due for refresh or invalidated.
 type TokenCache struct {
 	fetcher Fetcher
 	timeout time.Duration
@@ -63,8 +84,9 @@ const refreshRetry = 30 * time.Second
 func (c *TokenCache) Token(ctx context.Context, appid string) (string, error) {
 	c.mu.Lock()
 	if e := c.entries[appid]; e != nil && e.tok.Value != "" && c.now().Before(e.refreshAt) {
+		tok := e.tok.Value // Invalidate may clear e once the lock is released
 		c.mu.Unlock()
-		return e.tok.Value, nil
+		return tok, nil
 	}
 	c.mu.Unlock()
 
@@ -103,20 +125,22 @@ func (c *TokenCache) refresh(ctx context.Context, appid string) (string, error) 
 	}
 	c.mu.Unlock()
 
-	tok, err := c.fetcher.Fetch(ctx, appid, false)
-	if err == nil && rejected != "" && tok.Value == rejected {
-		// WeChat handed back the token it just refused: only now force a new one,
-		// since forced refreshes are rationed (20 a day) and invalidate other holders.
-		tok, err = c.fetcher.Fetch(ctx, appid, true)
-	}
+	tok, err := c.fetcher.Fetch(ctx, appid, rejected)
 	if err != nil {
 		return "", err
 	}
 	now := c.now()
-	ttl := tok.ExpiresAt.Sub(now)
-	margin := min(5*time.Minute, ttl/5)
+	at := refreshAt(tok, now)
+	if !at.After(now) {
+		// Handed a token already due for refresh (a shared one whose refresh just
+		// failed elsewhere in the chain): use it a little before asking again.
+		at = now.Add(refreshRetry)
+		if at.After(tok.ExpiresAt) {
+			at = tok.ExpiresAt
+		}
+	}
 	c.mu.Lock()
-	c.entries[appid] = &cacheEntry{tok: tok, refreshAt: now.Add(ttl - margin)}
+	c.entries[appid] = &cacheEntry{tok: tok, refreshAt: at}
 	c.mu.Unlock()
 	return tok.Value, nil
 }

@@ -4,7 +4,8 @@
 //
 // It stands beside package wechat the way net/http/httptest stands beside net/http: the wechat
 // client's tests, the bot's end-to-end tests and the bot's local sandbox all talk to it over real
-// HTTP. It therefore does not import package testing.
+// HTTP. It therefore does not import package testing. MemoryTokenStore stands in for the
+// database through which bot replicas share their access tokens.
 //
 // Methods that take an appid register that Mini Program when it is unknown (without a secret, so
 // stable_token refuses it until AddApp gives it one). Over HTTP, an unknown appid answers 40013.
