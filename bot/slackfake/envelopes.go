@@ -3,15 +3,33 @@ package slackfake
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
-// envelope is one Socket Mode request as sent on the websocket.
+// envelope is one Socket Mode request as sent on the websocket. Fields other than id, typ,
+// payload and seq are guarded by Server.mu.
 type envelope struct {
 	id, typ      string
+	seq          int // queue order
 	payload      json.RawMessage
 	retryAttempt int
-	raw          []byte
+	retryReason  string
+	raw          []byte  // what is written: marshal() of the fields above
+	on           *wsConn // the connection it was last written to, while not acked
+	deliveries   []int   // numbers of the connections it was written to, in order
+}
+
+func (e *envelope) marshal() []byte {
+	raw, _ := json.Marshal(map[string]any{
+		"envelope_id":              e.id,
+		"type":                     e.typ,
+		"payload":                  e.payload,
+		"accepts_response_payload": e.typ == "slash_commands",
+		"retry_attempt":            e.retryAttempt,
+		"retry_reason":             e.retryReason,
+	})
+	return raw
 }
 
 // SlashCommand describes a slash command a user typed.
@@ -136,9 +154,9 @@ func (s *Server) BlockAction(a BlockAction) (envelopeID string) {
 	})
 }
 
-// SendEnvelope delivers any envelope type with payload marshalled as JSON. Envelopes sent while
-// no connection is open wait for the next one. A payload that does not marshal is a bug in the
-// test, and panics.
+// SendEnvelope delivers any envelope type with payload marshalled as JSON to one live
+// connection, the next in turn. Envelopes sent while no connection takes envelopes wait for the
+// next one. A payload that does not marshal is a bug in the test, and panics.
 func (s *Server) SendEnvelope(typ string, payload any) (envelopeID string) {
 	raw, err := json.Marshal(payload)
 	if err != nil {
@@ -166,21 +184,14 @@ func (s *Server) enqueue(typ string, payload json.RawMessage, retryAttempt int) 
 	env := &envelope{
 		id:           fmt.Sprintf("%08x-5afe-4e00-8000-%012d", n, n),
 		typ:          typ,
+		seq:          n,
 		payload:      payload,
 		retryAttempt: retryAttempt,
 	}
-	retryReason := ""
 	if retryAttempt > 0 {
-		retryReason = "timeout"
+		env.retryReason = "timeout"
 	}
-	env.raw, _ = json.Marshal(map[string]any{
-		"envelope_id":              env.id,
-		"type":                     typ,
-		"payload":                  payload,
-		"accepts_response_payload": typ == "slash_commands",
-		"retry_attempt":            retryAttempt,
-		"retry_reason":             retryReason,
-	})
+	env.raw = env.marshal()
 	s.envelopes[env.id] = env
 	s.queue = append(s.queue, env)
 	s.mu.Unlock()
@@ -205,4 +216,35 @@ func (s *Server) AckPayload(envelopeID string) json.RawMessage {
 // WaitAck waits until the client acked the envelope.
 func (s *Server) WaitAck(envelopeID string, timeout time.Duration) bool {
 	return s.wait(timeout, func() bool { return s.acks[envelopeID] > 0 })
+}
+
+// Deliveries says how many times the envelope was written to a connection: 1 once it went
+// out, more when a connection closed before acking it and it was redelivered under the same
+// envelope ID. Redeliver's new envelope IDs are counted on their own.
+func (s *Server) Deliveries(envelopeID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if env := s.envelopes[envelopeID]; env != nil {
+		return len(env.deliveries)
+	}
+	return 0
+}
+
+// DeliveredTo returns the numbers of the connections the envelope was written to, in order
+// (see LiveConnections for the numbering), or nil if it has not gone out.
+func (s *Server) DeliveredTo(envelopeID string) []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if env := s.envelopes[envelopeID]; env != nil {
+		return slices.Clone(env.deliveries)
+	}
+	return nil
+}
+
+// WaitDeliveries waits until the envelope was written to connections at least n times.
+func (s *Server) WaitDeliveries(envelopeID string, n int, timeout time.Duration) bool {
+	return s.wait(timeout, func() bool {
+		env := s.envelopes[envelopeID]
+		return env != nil && len(env.deliveries) >= n
+	})
 }

@@ -3,10 +3,15 @@
 // A Server is a real HTTP server on 127.0.0.1 speaking both protocols a Socket Mode app uses:
 // the Web API (point slack-go at it with slack.OptionAPIURL(server.URL)) and the Socket Mode
 // websocket that apps.connections.open hands out. Tests push envelopes (slash commands, app
-// mentions, block actions) to whichever client is connected, watch its acks, and read back every
-// message, ephemeral, update, response_url post and file the bot produced. Switches make Slack
-// misbehave the way it does in production: rate limits, slow methods, channels the bot is not
-// in, unknown users, revoked tokens, disconnects and dead sockets.
+// mentions, block actions), watch the acks, and read back every message, ephemeral, update,
+// response_url post and file the bot produced. Switches make Slack misbehave the way it does in
+// production: rate limits, slow methods, channels the bot is not in, unknown users, revoked
+// tokens, disconnects and dead sockets.
+//
+// Like Slack, the fake lets one app hold up to MaxConnections websockets (replicas of the bot)
+// and writes each envelope to one of them, taking the live connections in turn; an envelope
+// left unacked on a connection that closes is redelivered to another one. Deliveries,
+// DeliveredTo and AckCount tell a test which connection got what and how often it was acked.
 //
 // It has its own package because slack-go's slacktest answers apps.connections.open but sends no
 // envelopes and records neither acks, pings nor response_url posts, and the design forbids
@@ -73,16 +78,20 @@ type Server struct {
 	seq     int           // source of ids and timestamps
 
 	// Socket Mode.
-	appRevoked   bool
-	tickets      map[string]bool
-	conns        map[*wsConn]bool
-	active       *wsConn // newest connection that still takes envelopes
-	connections  int
-	pingInterval time.Duration
-	queue        []*envelope
-	envelopes    map[string]*envelope
-	acks         map[string]int
-	ackPayloads  map[string]json.RawMessage
+	appRevoked       bool
+	tickets          map[string]bool
+	conns            map[*wsConn]bool // every open connection, retired ones included
+	live             []*wsConn        // open connections that take envelopes, oldest first
+	turn             int              // round-robin cursor over live
+	connSeq          int              // last connection number given out
+	connections      int              // connections accepted (hello sent)
+	refused          int              // connections refused with too_many_websockets
+	redeliverUnacked bool
+	pingInterval     time.Duration
+	queue            []*envelope
+	envelopes        map[string]*envelope
+	acks             map[string]int
+	ackPayloads      map[string]json.RawMessage
 
 	// Web API.
 	messages      []Message
@@ -104,25 +113,26 @@ type rateLimit struct{ left, retryAfter int }
 // appToken on apps.connections.open.
 func NewServer(botToken, appToken string) *Server {
 	s := &Server{
-		botToken:      botToken,
-		appToken:      appToken,
-		done:          make(chan struct{}),
-		kick:          make(chan struct{}, 1),
-		changed:       make(chan struct{}),
-		tickets:       map[string]bool{},
-		conns:         map[*wsConn]bool{},
-		pingInterval:  5 * time.Second,
-		envelopes:     map[string]*envelope{},
-		acks:          map[string]int{},
-		ackPayloads:   map[string]json.RawMessage{},
-		calls:         map[string]int{},
-		channelErrors: map[string]string{},
-		users:         map[string]user{},
-		groups:        map[string][]string{},
-		rateLimits:    map[string]rateLimit{},
-		latency:       map[string]time.Duration{},
-		responseURLs:  map[string]*responseURL{},
-		uploads:       map[string]*upload{},
+		botToken:         botToken,
+		appToken:         appToken,
+		done:             make(chan struct{}),
+		kick:             make(chan struct{}, 1),
+		changed:          make(chan struct{}),
+		tickets:          map[string]bool{},
+		conns:            map[*wsConn]bool{},
+		redeliverUnacked: true,
+		pingInterval:     5 * time.Second,
+		envelopes:        map[string]*envelope{},
+		acks:             map[string]int{},
+		ackPayloads:      map[string]json.RawMessage{},
+		calls:            map[string]int{},
+		channelErrors:    map[string]string{},
+		users:            map[string]user{},
+		groups:           map[string][]string{},
+		rateLimits:       map[string]rateLimit{},
+		latency:          map[string]time.Duration{},
+		responseURLs:     map[string]*responseURL{},
+		uploads:          map[string]*upload{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serveAPI)
@@ -199,6 +209,41 @@ func (s *Server) Calls(method string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.calls[method]
+}
+
+// MessagesIn returns, in order, the recorded messages in channel under the thread threadTS,
+// or at the channel's top level when threadTS is "". A user ID as channel means that user's
+// DM channel. A chat.update belongs where the message it updated was posted; an update of a
+// message the fake did not see counts as top level.
+func (s *Server) MessagesIn(channel, threadTS string) []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dm := dmChannel(channel)
+	var out []Message
+	for _, m := range s.messages {
+		if m.Channel != channel && m.Channel != dm {
+			continue
+		}
+		thread := m.ThreadTS
+		if m.Method == "chat.update" {
+			thread = s.threadOfLocked(m.Channel, m.TS)
+		}
+		if thread == threadTS {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// threadOfLocked returns the thread_ts of the posted message channel/ts, "" if top level or
+// unknown; s.mu must be held.
+func (s *Server) threadOfLocked(channel, ts string) string {
+	for _, m := range s.messages {
+		if m.Method != "chat.update" && m.Channel == channel && m.TS == ts {
+			return m.ThreadTS
+		}
+	}
+	return ""
 }
 
 // Messages returns a copy of everything recorded so far, in order.

@@ -201,3 +201,41 @@ func TestResponseURLUseLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestMessagesInThread(t *testing.T) {
+	fake := newFake(t)
+	api := newAPI(fake, botToken)
+	ctx := context.Background()
+
+	_, parent, err := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("parent", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, reply, _ := api.PostMessageContext(ctx, "C1", slack.MsgOptionText("reply 1", false), slack.MsgOptionTS(parent))
+	_, _, _ = api.PostMessageContext(ctx, "C1", slack.MsgOptionText("reply 2", false), slack.MsgOptionTS(parent))
+	_, _, _, _ = api.UpdateMessageContext(ctx, "C1", reply, slack.MsgOptionText("reply 1, edited", false))
+	_, _, _, _ = api.UpdateMessageContext(ctx, "C1", parent, slack.MsgOptionText("parent, edited", false))
+	_, _, _ = api.PostMessageContext(ctx, "C2", slack.MsgOptionText("elsewhere", false), slack.MsgOptionTS(parent))
+	_, _, _ = api.PostMessageContext(ctx, "U9", slack.MsgOptionText("dm", false))
+
+	texts := func(ms []slackfake.Message) string {
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.Method+":"+m.Text)
+		}
+		return strings.Join(out, ",")
+	}
+	tests := []struct{ channel, thread, want string }{
+		{"C1", parent, "chat.postMessage:reply 1,chat.postMessage:reply 2,chat.update:reply 1, edited"},
+		{"C1", "", "chat.postMessage:parent,chat.update:parent, edited"},
+		{"C2", parent, "chat.postMessage:elsewhere"},
+		{"U9", "", "chat.postMessage:dm"},
+		{"DU9", "", "chat.postMessage:dm"},
+		{"C3", "", ""},
+	}
+	for _, tt := range tests {
+		if got := texts(fake.MessagesIn(tt.channel, tt.thread)); got != tt.want {
+			t.Errorf("MessagesIn(%q, %q) = %q, want %q", tt.channel, tt.thread, got, tt.want)
+		}
+	}
+}
