@@ -102,17 +102,20 @@ func TestSweepUnbindsByWechatIDWithoutUserstr(t *testing.T) {
 }
 
 // A failed automatic unbind keeps the grant, records the attempt and when to
-// try again, and is retried then, not before.
+// try again, and is retried then, not before. An unbind whose outcome is
+// unknown (an HTTP 500: WeChat may have acted) stays an open job, retried
+// the same way.
 func TestSweepRetriesFailedUnbind(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		maxTry  int
 		fail    func(f *fixture)
 		errcode int
-		calls   int // unbind_tester calls of the failed attempt
+		calls   int  // unbind_tester calls of the failed attempt
+		unknown bool // the outcome is unknown: the job stays open
 	}{
 		{name: "errcode -1, one attempt", maxTry: 1, fail: func(f *fixture) { f.fake.FailNext(unbindPath, 1, -1) }, errcode: -1, calls: 1},
-		{name: "HTTP 500 on every retry", fail: func(f *fixture) { f.fake.FailNextHTTP(unbindPath, 3, 500, "text/plain", "oops") }, calls: 3},
+		{name: "HTTP 500 on every retry", fail: func(f *fixture) { f.fake.FailNextHTTP(unbindPath, 3, 500, "text/plain", "oops") }, calls: 3, unknown: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -129,18 +132,26 @@ func TestSweepRetriesFailedUnbind(t *testing.T) {
 				t.Fatalf("unbind_tester called %d times, want %d", n, c.calls)
 			}
 			got := f.grant(t, g.ID)
-			if got.State != bot.GrantActive || got.Attempts != 1 || got.LastError == "" {
-				t.Errorf("after a failed unbind: state %s attempts %d last error %q; want active, 1, an error", got.State, got.Attempts, got.LastError)
+			if c.unknown {
+				j, err := f.store.Job(t.Context(), got.UnbindJob)
+				if got.State != bot.GrantActive || err != nil || j.State != bot.JobOpen || j.Kind != bot.JobUnbind {
+					t.Fatalf("after an unknown unbind: grant %s, job %+v, %v; want active with an open unbind job", got.State, j, err)
+				}
+				got.NextAttempt = j.NextAt
+			} else {
+				if got.State != bot.GrantActive || got.Attempts != 1 || got.LastError == "" {
+					t.Errorf("after a failed unbind: state %s attempts %d last error %q; want active, 1, an error", got.State, got.Attempts, got.LastError)
+				}
+				failed := f.eventsOf(t, bot.EventFailed)
+				if len(failed) != 1 || failed[0].ErrCode != c.errcode || failed[0].GrantID != g.ID || failed[0].Actor != "" || failed[0].UserStr != g.UserStr {
+					t.Errorf("failed events %+v, want one for grant %d with errcode %d", failed, g.ID, c.errcode)
+				}
 			}
 			if !got.NextAttempt.After(failedAt) {
 				t.Errorf("next attempt %v is not after the failure at %v", got.NextAttempt, failedAt)
 			}
 			if !slices.Contains(f.fake.Experiencers(appShop), g.UserStr) {
 				t.Error("the experiencer is gone although WeChat refused")
-			}
-			failed := f.eventsOf(t, bot.EventFailed)
-			if len(failed) != 1 || failed[0].ErrCode != c.errcode || failed[0].GrantID != g.ID || failed[0].Actor != "" || failed[0].UserStr != g.UserStr {
-				t.Errorf("failed events %+v, want one for grant %d with errcode %d", failed, g.ID, c.errcode)
 			}
 			if len(f.eventsOf(t, bot.EventExpired)) != 0 || len(f.msgr.dmsTo("UALICE")) != 0 {
 				t.Error("an expiry was recorded or announced although the unbind failed")

@@ -36,18 +36,6 @@ func (b *Bot) record(ctx context.Context, e Event) error {
 	return nil
 }
 
-// bindJob is one bind to carry out, asked directly or approved.
-type bindJob struct {
-	app        *App
-	wechatID   string
-	duration   time.Duration
-	requester  string
-	actor      string // who made it happen: the requester, or the approver
-	admin      bool   // the requester is an admin (for hints)
-	approvalID int64
-	thread     Thread
-}
-
 func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv Conversation) error {
 	app, err := b.resolveApp(ctx, l, req, cmd.App, conv)
 	if app == nil {
@@ -87,13 +75,27 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 	if err := b.record(ctx, ev); err != nil {
 		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
 	}
+	now := b.o.Now()
+	j, err := b.o.Store.CreateJob(ctx, Job{Kind: JobBind, AppID: app.ID, WechatMasked: masked, Requester: req.UserID, Actor: req.UserID,
+		Channel: req.ChannelID, Duration: dur, CreatedAt: now, LeaseOwner: b.o.Owner, LeaseUntil: b.lease(now)}, cmd.WechatID)
+	if err != nil {
+		log.Error("bind intent not stored", "error", err)
+		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+	}
 	thread, err := conv.Open(ctx, l.T("parent.working", req.UserID, masked, Escape(app.Name), app.ID))
 	if err != nil {
 		log.Error("could not post the status message", "error", err)
-		return b.notPosted(ctx, l, ev, err, conv)
+		ev.Kind, ev.Detail = EventFailed, "could not post in the channel"
+		rctx, cancel := recording(ctx)
+		defer cancel()
+		_, _, ferr := b.o.Store.FinishJob(rctx, j.ID, b.o.Owner, JobResult{Outcome: OutcomeFailed, Detail: ev.Detail, Event: ev}, b.o.Now())
+		return errors.Join(err, ferr, conv.Private(ctx, l.T("err.not_posted", b.admins(l))), b.o.Store.JobAnswered(rctx, j.ID, b.o.Owner))
 	}
-	return b.finishBind(ctx, l, bindJob{app: app, wechatID: cmd.WechatID, duration: dur, requester: req.UserID,
-		actor: req.UserID, admin: d.Admin, thread: thread})
+	j.Thread = thread.Ref()
+	if err := b.o.Store.SetJobThread(ctx, j.ID, j.Thread); err != nil {
+		log.Warn("thread of the job not stored; a resumed job answers by DM", "error", err)
+	}
+	return b.runBind(ctx, l, j, app, cmd.WechatID, d.Admin, thread)
 }
 
 // notPosted tells the requester that nothing was done because the status
@@ -105,87 +107,6 @@ func (b *Bot) notPosted(ctx context.Context, l Lang, ev Event, err error, conv C
 
 var reasonNames = map[reasonKey]string{reasonNotBinder: "not a binder", reasonWrongChannel: "wrong channel",
 	reasonAdminOnly: "admins only", reasonLookupFailed: "user group lookup failed"}
-
-// finishBind calls WeChat, records the outcome and the grant, then answers in the thread.
-func (b *Bot) finishBind(ctx context.Context, l Lang, j bindJob) error {
-	app, masked := j.app, MaskWechatID(j.wechatID)
-	log := b.o.Log.With("user", j.requester, "app", app.ID, "wechatid", masked)
-	ref := j.thread.Ref()
-	ev := Event{Actor: j.actor, Requester: j.requester, Channel: ref.Channel, ThreadTS: ref.ThreadTS, AppID: app.ID,
-		WechatMasked: masked, ApprovalID: j.approvalID}
-	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
-	defer cancel()
-	res, err := b.o.WeChat.BindTester(wctx, app.ID, j.wechatID)
-	if err != nil {
-		log.Warn("bind failed", "error", err)
-		ev.Kind, ev.ErrCode, ev.Detail = EventFailed, errCode(err), errDetail(err)
-		rerr := b.record(ctx, ev)
-		reply, short := b.explain(l, app, masked, err)
-		if errCode(err) == 85002 {
-			reply += "\n" + b.slotReport(ctx, l, app, j.admin)
-		}
-		// The WeChat failure is explained and logged; only answering failures go up.
-		return errors.Join(rerr, j.thread.Reply(ctx, reply),
-			j.thread.Update(ctx, l.T("summary.failed", j.requester, masked, Escape(app.Name), short)))
-	}
-	var text string
-	// An 85004 after a retry is most likely this very bind, whose first answer was lost.
-	if res.AlreadyBound && !res.Retried && b.addedOutside(ctx, app.ID, j.wechatID) {
-		// Someone added them by hand: not the bot's to time-limit or unbind.
-		log.Info("bound: already an experiencer, added outside this bot")
-		ev.Kind, ev.UserStr, ev.Detail = EventBound, res.UserStr, "already an experiencer, added outside this bot: not time-limited"
-		text = l.T("bind.already_outside", masked, Escape(app.Name))
-	} else {
-		now := b.o.Now()
-		g, err := b.o.Store.SaveGrant(ctx, Grant{AppID: app.ID, WechatMasked: masked, UserStr: res.UserStr, Requester: j.requester,
-			Thread: ref, CreatedAt: now, ExpiresAt: now.Add(j.duration)}, j.wechatID)
-		if err != nil {
-			log.Error("bound, but the grant was not recorded", "error", err)
-			ev.Kind, ev.UserStr, ev.Detail = EventFailed, res.UserStr, "bound at WeChat, but the grant could not be recorded"
-			return errors.Join(err, b.record(ctx, ev), j.thread.Reply(ctx, l.T("err.store_after_bind", masked, b.admins(l))),
-				j.thread.Update(ctx, l.T("summary.failed", j.requester, masked, Escape(app.Name), l.T("err.internal.short"))))
-		}
-		log.Info("bound", "already", res.AlreadyBound, "grant", g.ID, "until", g.ExpiresAt)
-		ev.Kind, ev.UserStr, ev.GrantID = EventBound, g.UserStr, g.ID
-		ev.Detail = "until " + g.ExpiresAt.UTC().Format(time.RFC3339)
-		text = l.T("bind.ok", masked, Escape(app.Name))
-		if res.AlreadyBound {
-			ev.Detail += " (already an experiencer)"
-			text = l.T("bind.already", masked, Escape(app.Name))
-		}
-		switch {
-		case g.Requester != j.requester: // an existing grant of someone else's, not shortened
-			text += "\n" + l.T("bind.until_theirs", slackTime(g.ExpiresAt), mention(g.Requester))
-		case g.ExpiresAt.Sub(now) <= warnAhead: // no warning comes for grants this short
-			text += "\n" + l.T("bind.until_short", slackTime(g.ExpiresAt), shortName(app), g.ID)
-		default:
-			text += "\n" + l.T("bind.until", slackTime(g.ExpiresAt), shortName(app), g.ID)
-		}
-	}
-	errs := []error{b.record(ctx, ev)}
-	qr, qerr := b.o.WeChat.TrialQRCode(wctx, app.ID, app.QRPath)
-	if qerr != nil {
-		log.Warn("no trial QR code", "error", qerr)
-		errs = append(errs, j.thread.Reply(ctx, text+"\n"+l.T("bind.open_no_qr", masked)))
-	} else {
-		errs = append(errs, j.thread.Reply(ctx, text+"\n"+l.T("bind.open_qr", masked)))
-		err := j.thread.Attach(ctx, File{Name: app.ID + "-trial.jpg", Title: l.T("bind.qr_title", app.Name), Data: qr.Image})
-		if errors.Is(err, ErrCannotAttach) {
-			err = j.thread.Reply(ctx, l.T("bind.qr_elsewhere"))
-		}
-		errs = append(errs, err)
-	}
-	errs = append(errs, j.thread.Update(ctx, l.T("summary.ok", j.requester, masked, Escape(app.Name))))
-	return errors.Join(errs...)
-}
-
-// addedOutside reports whether an experiencer WeChat already knew has no active
-// grant of the bot's: someone added them by hand, in the WeChat console. A
-// store error says no, so the grant is saved (or its failure reported) as usual.
-func (b *Bot) addedOutside(ctx context.Context, appid, wechatID string) bool {
-	_, err := b.o.Store.FindGrant(ctx, appid, wechatID)
-	return errors.Is(err, ErrNotFound)
-}
 
 // errDetail is an error as the audit log keeps it: WeChat's errmsg (the errcode
 // has its own column), or the token-free error text.
@@ -365,13 +286,18 @@ func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
 			thread.Update(ctx, rl.T("summary.failed", a.Requester, a.WechatMasked, Escape(app.Name), rl.T("approval.denied.short"))))...)
 	}
 	errs = append(errs, thread.Reply(ctx, rl.T("approval.approved", a.Requester, c.UserID)))
-	wechatID, err := b.o.Store.ApprovalWechatID(ctx, a.ID)
+	// The decision wrote the bind job; whoever claims it first binds (this
+	// process, unless a sweep elsewhere was quicker).
+	j, claimed, err := b.o.Store.ClaimJob(ctx, a.JobID, b.o.Owner, now, b.lease(now))
+	if err != nil || !claimed {
+		return errors.Join(append(errs, err)...)
+	}
+	wechatID, err := b.o.Store.JobWechatID(ctx, j.ID)
 	if err != nil {
 		return errors.Join(append(errs, err, thread.Reply(ctx, rl.T("err.store", b.admins(rl))))...)
 	}
 	requesterAdmin, _ := b.o.Policy.IsAdmin(ctx, b.o.Groups, Who{UserID: a.Requester})
-	errs = append(errs, b.finishBind(ctx, rl, bindJob{app: app, wechatID: wechatID, duration: a.Duration, requester: a.Requester,
-		actor: c.UserID, admin: requesterAdmin, approvalID: a.ID, thread: thread}))
+	errs = append(errs, b.runBind(ctx, rl, j, app, wechatID, requesterAdmin, thread))
 	return errors.Join(errs...)
 }
 

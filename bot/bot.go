@@ -7,8 +7,12 @@ package bot
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -143,10 +147,23 @@ type Options struct {
 	Store     Store         // audit, grants, approvals
 	Messenger Messenger     // DMs, approval prompts, news in earlier threads
 	Now       func() time.Time
+	// Owner names this process on the jobs it leases (default: random);
+	// Lease is how long a lease lasts (default Timeout + 15s): a job whose
+	// process died is resumed elsewhere that long after it was claimed.
+	Owner string
+	Lease time.Duration
 }
 
 // Bot handles commands.
 type Bot struct{ o Options }
+
+// newOwner names this process on its leases: host, pid and a random part.
+func newOwner() string {
+	host, _ := os.Hostname()
+	var r [4]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), hex.EncodeToString(r[:]))
+}
 
 // New makes a Bot.
 func New(o Options) *Bot {
@@ -161,6 +178,12 @@ func New(o Options) *Bot {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Owner == "" {
+		o.Owner = newOwner()
+	}
+	if o.Lease <= 0 {
+		o.Lease = o.Timeout + 15*time.Second
 	}
 	if o.Messenger == nil {
 		o.Messenger = noMessenger{}

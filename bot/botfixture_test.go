@@ -70,7 +70,7 @@ type fixture struct {
 	maxTry  int    // wechat.Config.MaxAttempts; 0 for the default
 	dbPath  string
 	key     []byte
-	store   *store.SQLite
+	store   *store.Store
 	msgr    *recMessenger
 	clock   *clock
 }
@@ -101,7 +101,7 @@ func newFixture(t testing.TB) *fixture {
 }
 
 // openStore opens the real SQLite store at path and closes it when the test ends.
-func openStore(t testing.TB, path string, key []byte) *store.SQLite {
+func openStore(t testing.TB, path string, key []byte) *store.Store {
 	t.Helper()
 	s, err := store.Open(context.Background(), path, key)
 	if err != nil {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/bindtester/bindtester/wechat"
 )
 
 // unbind removes a tester: one's own grants, or for admins any experiencer.
@@ -53,43 +51,40 @@ func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv
 		ev.Kind, ev.Detail = EventDenied, "unbind"
 		return errors.Join(b.record(ctx, ev), conv.Private(ctx, deny))
 	}
-	who, err := b.tester(ctx, g, cmd.WechatID)
-	if err == nil {
-		wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
-		err = b.o.WeChat.UnbindTester(wctx, app.ID, who)
-		cancel()
+	typed := ""
+	if !found {
+		typed = cmd.WechatID
 	}
-	if err != nil {
-		ev.Kind, ev.ErrCode, ev.Detail = EventFailed, errCode(err), "unbind: "+errDetail(err)
-		_, short := b.explain(l, app, masked, err)
-		return errors.Join(b.record(ctx, ev), conv.Private(ctx, l.T("unbind.failed", masked, Escape(app.Name), short)))
-	}
-	ev.Kind = EventUnbound
-	errs := []error{}
-	if found {
-		if _, err := b.o.Store.EndGrant(ctx, g.ID, req.UserID, b.o.Now()); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	errs = append(errs, b.record(ctx, ev), conv.Private(ctx, l.T("unbind.ok", masked, Escape(app.Name))))
-	if found && g.Requester != req.UserID {
-		rl := b.userLang(ctx, g.Requester)
-		errs = append(errs, b.tell(ctx, g.Requester, rl.T("unbind.told", masked, Escape(app.Name), req.UserID)))
-	}
-	return errors.Join(errs...)
-}
-
-// tester names whom to unbind: the grant's userstr, or its sealed WeChat ID
-// where WeChat gave none, or (no grant) the WeChat ID typed.
-func (b *Bot) tester(ctx context.Context, g Grant, typed string) (wechat.Tester, error) {
+	now := b.o.Now()
+	j, err := b.o.Store.CreateJob(ctx, Job{Kind: JobUnbind, AppID: app.ID, WechatMasked: masked, UserStr: g.UserStr, Requester: ev.Requester,
+		Actor: req.UserID, Channel: req.ChannelID, GrantID: g.ID, CreatedAt: now, LeaseOwner: b.o.Owner, LeaseUntil: b.lease(now)}, typed)
 	switch {
-	case g.UserStr != "":
-		return wechat.Tester{UserStr: g.UserStr}, nil
-	case g.ID != 0:
-		id, err := b.o.Store.GrantWechatID(ctx, g.ID)
-		return wechat.Tester{WechatID: id}, err
+	case errors.Is(err, ErrBusy):
+		return conv.Private(ctx, l.T("unbind.busy", masked, Escape(app.Name)))
+	case errors.Is(err, ErrNotFound):
+		return conv.Private(ctx, l.T("unbind.no_grant", g.ID, Escape(app.Name)))
+	case err != nil:
+		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
 	}
-	return wechat.Tester{WechatID: typed}, nil
+	j, unknown, err := b.runUnbind(ctx, j)
+	rctx, cancel := recording(ctx)
+	defer cancel()
+	switch {
+	case unknown:
+		_, short := b.explain(l, app, masked, err)
+		return errors.Join(err, conv.Private(rctx, l.T("job.unknown_dm", short)))
+	case err != nil:
+		return errors.Join(err, conv.Private(rctx, l.T("err.store", b.admins(l))))
+	case j.Outcome == OutcomeFailed:
+		_, short := b.explain(l, app, masked, storedError(j))
+		return errors.Join(conv.Private(rctx, l.T("unbind.failed", masked, Escape(app.Name), short)), b.o.Store.JobAnswered(rctx, j.ID, b.o.Owner))
+	}
+	errs := []error{conv.Private(rctx, l.T("unbind.ok", masked, Escape(app.Name)))}
+	if found && g.Requester != req.UserID {
+		rl := b.userLang(rctx, g.Requester)
+		errs = append(errs, b.tell(rctx, g.Requester, rl.T("unbind.told", masked, Escape(app.Name), req.UserID)))
+	}
+	return errors.Join(append(errs, b.o.Store.JobAnswered(rctx, j.ID, b.o.Owner))...)
 }
 
 // testers lists the app's experiencers joined with what the bot knows of them.

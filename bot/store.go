@@ -7,8 +7,9 @@ import (
 )
 
 // The bot's memory: an audit log of every request and change, the grants it
-// made (so it can unbind them when their time is up) and pending approvals.
-// bot/store implements these on SQLite; another engine can follow.
+// made (so it can unbind them when their time is up), pending approvals, and
+// the durable jobs through which every WeChat change is made. bot/store
+// implements these on SQLite and PostgreSQL.
 //
 // WeChat IDs cross these interfaces in plain text only where the store must be
 // able to act on them later (bind after an approval, unbind a grant WeChat gave
@@ -95,6 +96,23 @@ type Grant struct {
 	Attempts     int       // failed unbind attempts
 	NextAttempt  time.Time // when the worker may try to unbind again
 	LastError    string
+	UnbindJob    int64 // the job unbinding it now, 0 for none
+}
+
+// Extend is g asked for again by n. Asking again never shortens a grant: a
+// later end moves the grant to n's request (requester and thread, where later
+// news goes) and starts its life afresh (not warned, no failed unbind
+// attempts); an earlier or equal one changes nothing. A userstr n brings is
+// kept either way. Both engines apply this one rule.
+func (g Grant) Extend(n Grant) Grant {
+	if n.UserStr != "" {
+		g.UserStr = n.UserStr
+	}
+	if n.ExpiresAt.After(g.ExpiresAt) {
+		g.ExpiresAt, g.Requester, g.Thread = n.ExpiresAt, n.Requester, n.Thread
+		g.WarnedAt, g.Attempts, g.NextAttempt, g.LastError = time.Time{}, 0, time.Time{}, ""
+	}
+	return g
 }
 
 // GrantFilter selects active grants.
@@ -119,15 +137,12 @@ type Grants interface {
 	GrantWechatID(ctx context.Context, id int64) (string, error)
 	// ActiveGrants lists active grants, soonest to expire first.
 	ActiveGrants(ctx context.Context, f GrantFilter) ([]Grant, error)
-	// DueGrants lists active grants expired at now whose next unbind attempt is due.
+	// DueGrants lists active grants expired at now, not being unbound, whose next unbind attempt is due.
 	DueGrants(ctx context.Context, now time.Time) ([]Grant, error)
 	// WarnGrants lists active, not yet warned grants expiring between now and before.
 	WarnGrants(ctx context.Context, now, before time.Time) ([]Grant, error)
-	MarkWarned(ctx context.Context, id int64, at time.Time) error
 	// EndGrant marks a grant unbound; it reports false if it had already ended.
 	EndGrant(ctx context.Context, id int64, by string, at time.Time) (bool, error)
-	// UnbindFailed records a failed unbind attempt and when to try again.
-	UnbindFailed(ctx context.Context, id int64, errText string, next time.Time) error
 }
 
 // ApprovalState is where an approval request is.
@@ -157,6 +172,7 @@ type Approval struct {
 	CreatedAt    time.Time
 	ExpiresAt    time.Time // pending requests expire
 	Prompts      []MessageRef
+	JobID        int64 // the bind job an approval made, 0 for none
 }
 
 // Approvals keeps approval requests.
@@ -167,10 +183,126 @@ type Approvals interface {
 	ApprovalWechatID(ctx context.Context, id int64) (string, error)
 	SetPrompts(ctx context.Context, id int64, prompts []MessageRef) error
 	// Decide moves a pending approval to state, atomically: decided is false (and
-	// a holds the earlier decision) when someone decided it first.
+	// a holds the earlier decision) when someone decided it first. Approving
+	// also writes, in the same transaction, the bind job (a.JobID) that carries
+	// it out, unclaimed: whoever claims it first binds.
 	Decide(ctx context.Context, id int64, state ApprovalState, by string, at time.Time) (a Approval, decided bool, err error)
 	// StaleApprovals lists pending approvals whose ExpiresAt is before now.
 	StaleApprovals(ctx context.Context, now time.Time) ([]Approval, error)
+}
+
+// JobKind is the WeChat change a job makes.
+type JobKind string
+
+const (
+	JobBind   JobKind = "bind"
+	JobUnbind JobKind = "unbind"
+)
+
+// JobState is whether a job's outcome is known.
+type JobState string
+
+const (
+	JobOpen JobState = "open" // WeChat has not answered, or its answer was lost: the job is (re)tried
+	JobDone JobState = "done" // the outcome is recorded
+)
+
+// JobOutcome is how a job ended.
+type JobOutcome string
+
+const (
+	OutcomeBound   JobOutcome = "bound"   // bound by this job (or its lost earlier attempt)
+	OutcomeAlready JobOutcome = "already" // was an experiencer through an earlier grant of the bot's
+	OutcomeOutside JobOutcome = "outside" // was an experiencer added outside the bot
+	OutcomeFailed  JobOutcome = "failed"  // WeChat refused, or the job was given up
+	OutcomeUnbound JobOutcome = "unbound" // unbound
+)
+
+// Job is one WeChat change the bot is making: the intent is written, with
+// the sealed WeChat ID, before WeChat is called, and the outcome after. While
+// the outcome is unknown (a crash, a timeout, a lost answer) the job stays
+// open, and whichever process claims it next asks WeChat again. Until
+// Answered, the requester has not been told the outcome.
+type Job struct {
+	ID           int64
+	Kind         JobKind
+	State        JobState
+	AppID        string
+	WechatMasked string
+	UserStr      string // unbind: whom WeChat knows the tester as ("" to unbind by WeChat ID)
+	Requester    string // whose request, whose grant
+	Actor        string // who made it happen (the requester, an approver, "" for the worker)
+	Channel      string // where it was asked
+	Thread       ThreadRef
+	Duration     time.Duration // bind: access asked for
+	ApprovalID   int64
+	GrantID      int64 // unbind: the grant ended; bind: the grant made
+	CreatedAt    time.Time
+	LeaseOwner   string
+	LeaseUntil   time.Time
+	NextAt       time.Time // when an open job may be tried again
+	Attempts     int       // WeChat calls started
+	Outcome      JobOutcome
+	ErrCode      int
+	Detail       string
+	Answered     bool
+}
+
+// Resumed reports whether the job had been tried before this claim: its
+// answer then says it was interrupted.
+func (j Job) Resumed() bool { return j.Attempts > 1 || j.State == JobDone }
+
+// JobResult is a job's outcome and what it changes, recorded atomically.
+type JobResult struct {
+	Outcome JobOutcome
+	ErrCode int
+	Detail  string
+	Event   Event  // the audit record (its GrantID is filled in)
+	Grant   *Grant // bind: the grant to save (created, or extended per Grant.Extend)
+	// Unbind: the job's grant ends (EndGrant), or, when RetryAt is set, its
+	// failed unbind is noted and the worker tries again then.
+	EndGrant bool
+	RetryAt  time.Time
+}
+
+// ErrLeaseLost says another process has claimed the job: it finishes it.
+var ErrLeaseLost = errors.New("job claimed by another process")
+
+// ErrBusy says the grant is already being unbound by another job.
+var ErrBusy = errors.New("already being changed")
+
+// Jobs keeps the durable WeChat jobs. A lease (owner, until) says who works
+// on a job; a process that dies holding one loses it when it runs out.
+type Jobs interface {
+	// CreateJob writes j's intent, claimed by j.LeaseOwner until j.LeaseUntil,
+	// with one attempt counted. An unbind of a grant fails with ErrBusy while
+	// another job unbinds it, and with ErrNotFound when it is no longer active.
+	CreateJob(ctx context.Context, j Job, wechatID string) (Job, error)
+	Job(ctx context.Context, id int64) (Job, error)
+	JobWechatID(ctx context.Context, id int64) (string, error)
+	SetJobThread(ctx context.Context, id int64, ref ThreadRef) error
+	// ClaimJob leases one unanswered job whose lease has run out to owner
+	// until until, counting an attempt if it is open; false if another holds it.
+	ClaimJob(ctx context.Context, id int64, owner string, now, until time.Time) (Job, bool, error)
+	// DueJobs lists unanswered jobs whose lease has run out and whose next attempt is due.
+	DueJobs(ctx context.Context, now time.Time, limit int) ([]Job, error)
+	// FinishJob records the outcome of owner's open job with its effects, atomically.
+	// It fails with ErrLeaseLost if owner no longer holds the job.
+	FinishJob(ctx context.Context, id int64, owner string, r JobResult, at time.Time) (Job, Grant, error)
+	// RetryJob leaves owner's job open, its outcome unknown, to be tried again at next.
+	RetryJob(ctx context.Context, id int64, owner, detail string, next time.Time) error
+	// JobAnswered records that the requester has been told; the job is over.
+	JobAnswered(ctx context.Context, id int64, owner string) error
+	// OpenBindJob reports whether an open bind job other than except exists for wechatID on appid.
+	OpenBindJob(ctx context.Context, appid, wechatID string, except int64) (bool, error)
+}
+
+// Claims make one-time work happen once across replicas.
+type Claims interface {
+	// ClaimWarning marks grant id warned at at, unless it already was: false then.
+	ClaimWarning(ctx context.Context, id int64, at time.Time) (bool, error)
+	// UnclaimWarning undoes ClaimWarning when the warning could not be sent.
+	UnclaimWarning(ctx context.Context, id int64) error
 }
 
 // Store is everything the bot remembers.
@@ -178,4 +310,6 @@ type Store interface {
 	AuditLog
 	Grants
 	Approvals
+	Jobs
+	Claims
 }

@@ -28,9 +28,14 @@ var textEN = map[string]string{
 	"admins.none":        "the people who run this bot",
 
 	// the request in the channel
-	"parent.working": "<@%s> asked to bind `%s` as an experiencer of *%s* (`%s`) — working…",
-	"summary.ok":     "✅ <@%s>: `%s` is an experiencer of *%s*.",
-	"summary.failed": "❌ <@%s>: could not bind `%s` to *%s*: %s",
+	"parent.working":   "<@%s> asked to bind `%s` as an experiencer of *%s* (`%s`) — working…",
+	"summary.ok":       "✅ <@%s>: `%s` is an experiencer of *%s*.",
+	"summary.failed":   "❌ <@%s>: could not bind `%s` to *%s*: %s",
+	"summary.checking": "⏳ <@%s>: binding `%s` to *%s* — WeChat's answer was lost; checking again…",
+	"job.unknown":      "I could not tell whether WeChat did it (%s). It may well have worked, so I will ask WeChat again shortly and tell you here — no need to ask again.",
+	"job.unknown_dm":   "I could not tell whether WeChat did it (%s). It may well have worked, so I will ask WeChat again shortly and tell you by DM — no need to ask again.",
+	"job.resumed":      "I was interrupted while doing this (the bot restarted, or WeChat's answer was lost), so I asked WeChat again. Here is what happened:",
+	"unbind.busy":      "`%s` is being removed from *%s* right now; you will hear when it is done.",
 
 	// outcomes
 	"bind.ok":               "Done: `%s` is now an experiencer of *%s*.",
@@ -61,7 +66,7 @@ var textEN = map[string]string{
 	"err.config.short":      "bot configuration problem",
 	"err.unknown":           "WeChat answered errcode %d: `%s`. I don't know this one; an admin (%s) can look it up in WeChat's documentation.",
 	"err.unknown.short":     "WeChat errcode %d",
-	"err.timeout":           "WeChat did not answer in time. It may still have bound you: try again in a minute (if you are already bound, I will say so).",
+	"err.timeout":           "WeChat did not answer in time.",
 	"err.timeout.short":     "WeChat timed out",
 	"err.unreachable":       "I could not reach WeChat (network problem). Please try again in a few minutes; if it keeps failing, tell an admin (%s).",
 	"err.unreachable.short": "WeChat unreachable",

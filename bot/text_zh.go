@@ -31,9 +31,14 @@ var textZH = map[string]string{
 	"admins.none":        "机器人的维护人员",
 
 	// the request in the channel
-	"parent.working": "<@%s> 申请将 `%s` 绑定为 *%s*（`%s`）的体验者——处理中…",
-	"summary.ok":     "✅ <@%s>：`%s` 已是 *%s* 的体验者。",
-	"summary.failed": "❌ <@%s>：无法将 `%s` 绑定到 *%s*：%s",
+	"parent.working":   "<@%s> 申请将 `%s` 绑定为 *%s*（`%s`）的体验者——处理中…",
+	"summary.ok":       "✅ <@%s>：`%s` 已是 *%s* 的体验者。",
+	"summary.failed":   "❌ <@%s>：无法将 `%s` 绑定到 *%s*：%s",
+	"summary.checking": "⏳ <@%s>：正在将 `%s` 绑定到 *%s*——微信的响应丢失了，正在重新确认…",
+	"job.unknown":      "我无法确定微信是否已经完成（%s）。很可能已经成功了，我稍后会再问一次微信，并在这里告诉你结果——无需重新申请。",
+	"job.unknown_dm":   "我无法确定微信是否已经完成（%s）。很可能已经成功了，我稍后会再问一次微信，并私信告诉你结果——无需重新申请。",
+	"job.resumed":      "处理过程中被中断了（机器人重启，或微信的响应丢失），所以我又问了一次微信。结果如下：",
+	"unbind.busy":      "正在将 `%s` 从 *%s* 移除，完成后会通知你。",
 
 	// outcomes
 	"bind.ok":               "完成：`%s` 已成为 *%s* 的体验者。",
@@ -64,7 +69,7 @@ var textZH = map[string]string{
 	"err.config.short":      "机器人配置有误",
 	"err.unknown":           "微信返回了错误码 %d：`%s`。我不认识这个错误；管理员（%s）可以在微信官方文档中查询。",
 	"err.unknown.short":     "微信错误码 %d",
-	"err.timeout":           "微信没有及时响应，但可能已经绑定成功了：请过一分钟再试（如果已经绑定，我会告诉你）。",
+	"err.timeout":           "微信没有及时响应。",
 	"err.timeout.short":     "微信响应超时",
 	"err.unreachable":       "无法连接微信（网络问题）。请过几分钟再试；如果一直失败，请告诉管理员（%s）。",
 	"err.unreachable.short": "无法连接微信",

@@ -44,7 +44,7 @@ const warnAhead = 24 * time.Hour
 // Sweep does one pass of the worker's duties.
 func (b *Bot) Sweep(ctx context.Context) error {
 	now := b.o.Now()
-	return errors.Join(b.expireGrants(ctx, now), b.warnGrants(ctx, now), b.expireApprovals(ctx, now))
+	return errors.Join(b.resumeJobs(ctx, now), b.expireGrants(ctx, now), b.warnGrants(ctx, now), b.expireApprovals(ctx, now))
 }
 
 // retryAfter is the wait before another unbind attempt: 1 minute, doubling, at most an hour.
@@ -52,6 +52,8 @@ func retryAfter(attempts int) time.Duration {
 	return min(time.Minute<<min(attempts, 6), time.Hour)
 }
 
+// expireGrants unbinds the testers whose time is up, each through an unbind
+// job that claims its grant: of several replicas sweeping, one unbinds it.
 func (b *Bot) expireGrants(ctx context.Context, now time.Time) error {
 	due, err := b.o.Store.DueGrants(ctx, now)
 	if err != nil {
@@ -62,43 +64,22 @@ func (b *Bot) expireGrants(ctx context.Context, now time.Time) error {
 		if ctx.Err() != nil {
 			break
 		}
-		log := b.o.Log.With("grant", g.ID, "app", g.AppID, "wechatid", g.WechatMasked)
-		ev := Event{Requester: g.Requester, Channel: g.Thread.Channel, ThreadTS: g.Thread.ThreadTS, AppID: g.AppID,
-			WechatMasked: g.WechatMasked, UserStr: g.UserStr, GrantID: g.ID}
-		who, err := b.tester(ctx, g, "")
-		if err == nil {
-			wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
-			err = b.o.WeChat.UnbindTester(wctx, g.AppID, who)
-			cancel()
+		j, err := b.o.Store.CreateJob(ctx, Job{Kind: JobUnbind, AppID: g.AppID, WechatMasked: g.WechatMasked, UserStr: g.UserStr,
+			Requester: g.Requester, Thread: g.Thread, GrantID: g.ID, CreatedAt: now, LeaseOwner: b.o.Owner, LeaseUntil: b.lease(now)}, "")
+		if errors.Is(err, ErrBusy) || errors.Is(err, ErrNotFound) {
+			continue // another replica is on it, or has just finished it
 		}
 		if err != nil {
-			next := now.Add(retryAfter(g.Attempts))
-			log.Warn("automatic unbind failed; will retry", "attempt", g.Attempts+1, "next", next, "error", err)
-			ev.Kind, ev.ErrCode, ev.Detail = EventFailed, errCode(err), "automatic unbind failed, retrying at "+next.UTC().Format(time.RFC3339)+": "+errDetail(err)
-			errs = append(errs, b.o.Store.UnbindFailed(ctx, g.ID, err.Error(), next), b.record(ctx, ev))
+			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, b.grantExpired(ctx, g, ev, now))
+		errs = append(errs, b.resumeUnbind(ctx, b.userLang(ctx, g.Requester), j))
 	}
 	return errors.Join(errs...)
 }
 
-// grantExpired records a grant WeChat has just unbound and tells its requester.
-// It finishes even if shutdown began meanwhile: WeChat already acted.
-func (b *Bot) grantExpired(ctx context.Context, g Grant, ev Event, now time.Time) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	ended, err := b.o.Store.EndGrant(ctx, g.ID, "", now)
-	if err != nil || !ended {
-		return err
-	}
-	b.o.Log.Info("unbound: time is up", "grant", g.ID, "app", g.AppID, "wechatid", g.WechatMasked)
-	ev.Kind, ev.Detail = EventExpired, "time is up"
-	l := b.userLang(ctx, g.Requester)
-	return errors.Join(b.record(ctx, ev),
-		b.tell(ctx, g.Requester, l.T("expired.dm", g.WechatMasked, b.appName(g.AppID), b.rebindHint(g.AppID))))
-}
-
+// warnGrants tells requesters a day ahead that access ends; each warning is
+// claimed first, so it is sent once whichever replica sweeps.
 func (b *Bot) warnGrants(ctx context.Context, now time.Time) error {
 	soon, err := b.o.Store.WarnGrants(ctx, now, now.Add(warnAhead))
 	if err != nil {
@@ -106,15 +87,18 @@ func (b *Bot) warnGrants(ctx context.Context, now time.Time) error {
 	}
 	var errs []error
 	for _, g := range soon {
-		if g.ExpiresAt.Sub(g.CreatedAt) > warnAhead { // short grants: the requester knows when they end
-			l := b.userLang(ctx, g.Requester)
-			err := b.tell(ctx, g.Requester, l.T("expiry.warning", g.WechatMasked, b.appName(g.AppID), slackTime(g.ExpiresAt), b.rebindHint(g.AppID)))
-			if err != nil {
-				errs = append(errs, err) // not marked: the next sweep tries again
-				continue
-			}
+		claimed, err := b.o.Store.ClaimWarning(ctx, g.ID, now)
+		if err != nil || !claimed {
+			errs = append(errs, err)
+			continue
 		}
-		errs = append(errs, b.o.Store.MarkWarned(ctx, g.ID, now))
+		if g.ExpiresAt.Sub(g.CreatedAt) <= warnAhead { // short grants: the requester knows when they end
+			continue
+		}
+		l := b.userLang(ctx, g.Requester)
+		if err := b.tell(ctx, g.Requester, l.T("expiry.warning", g.WechatMasked, b.appName(g.AppID), slackTime(g.ExpiresAt), b.rebindHint(g.AppID))); err != nil {
+			errs = append(errs, err, b.o.Store.UnclaimWarning(ctx, g.ID)) // the next sweep tries again
+		}
 	}
 	return errors.Join(errs...)
 }

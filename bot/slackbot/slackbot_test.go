@@ -30,7 +30,7 @@ type env struct {
 	slack  *slackfake.Server
 	wechat *wechattest.Server
 	bot    *bot.Bot
-	store  *store.SQLite
+	store  *store.Store
 	done   chan error
 	cancel context.CancelFunc
 }

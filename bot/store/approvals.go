@@ -12,7 +12,7 @@ import (
 )
 
 const approvalCols = `id, app_id, wechat_masked, requester, thread_channel, thread_parent_ts, thread_ts,
-	duration, state, decided_by, decided_at, created_at, expires_at, prompts`
+	duration, state, decided_by, decided_at, created_at, expires_at, prompts, job_id`
 
 // prompt is how a bot.MessageRef is kept in the prompts JSON column.
 type prompt struct {
@@ -35,7 +35,7 @@ func scanApproval(row scanner) (bot.Approval, error) {
 	var state, prompts string
 	err := row.Scan(&a.ID, &a.AppID, &a.WechatMasked, &a.Requester,
 		&a.Thread.Channel, &a.Thread.ParentTS, &a.Thread.ThreadTS,
-		&duration, &state, &a.DecidedBy, &decided, &created, &expires, &prompts)
+		&duration, &state, &a.DecidedBy, &decided, &created, &expires, &prompts, &a.JobID)
 	if err != nil {
 		return bot.Approval{}, err
 	}
@@ -53,7 +53,7 @@ func scanApproval(row scanner) (bot.Approval, error) {
 
 // CreateApproval stores a as a new pending approval for wechatID and returns
 // it as stored; a.ID, a.State and the decision fields are ignored.
-func (s *SQLite) CreateApproval(ctx context.Context, a bot.Approval, wechatID string) (bot.Approval, error) {
+func (s *Store) CreateApproval(ctx context.Context, a bot.Approval, wechatID string) (bot.Approval, error) {
 	if a.AppID == "" || wechatID == "" {
 		return bot.Approval{}, errors.New("create approval: no app or WeChat ID")
 	}
@@ -81,7 +81,7 @@ func (s *SQLite) CreateApproval(ctx context.Context, a bot.Approval, wechatID st
 }
 
 // Approval returns approval id.
-func (s *SQLite) Approval(ctx context.Context, id int64) (bot.Approval, error) {
+func (s *Store) Approval(ctx context.Context, id int64) (bot.Approval, error) {
 	a, err := scanApproval(s.db.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE id = ?`, id))
 	if err != nil {
 		return bot.Approval{}, rowErr(fmt.Sprintf("approval %d", id), err)
@@ -90,51 +90,64 @@ func (s *SQLite) Approval(ctx context.Context, id int64) (bot.Approval, error) {
 }
 
 // ApprovalWechatID unseals the WeChat ID of approval id.
-func (s *SQLite) ApprovalWechatID(ctx context.Context, id int64) (string, error) {
+func (s *Store) ApprovalWechatID(ctx context.Context, id int64) (string, error) {
 	return s.sealedWechatID(ctx, "approvals", "approval", id)
 }
 
 // SetPrompts replaces the approval prompts posted for approval id.
-func (s *SQLite) SetPrompts(ctx context.Context, id int64, prompts []bot.MessageRef) error {
+func (s *Store) SetPrompts(ctx context.Context, id int64, prompts []bot.MessageRef) error {
 	what := fmt.Sprintf("set prompts of approval %d", id)
 	js, err := promptsJSON(prompts)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE approvals SET prompts = ? WHERE id = ?`, js, id)
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%s: %w", what, bot.ErrNotFound)
-	}
-	return nil
+	return execOne(ctx, s.db, what, `UPDATE approvals SET prompts = ? WHERE id = ?`, js, id)
 }
 
 // Decide moves pending approval id to state (approved, denied or expired),
 // decided by by at at. Only the first decision counts: decided is false, and
 // a holds that first decision, when the approval was no longer pending.
-func (s *SQLite) Decide(ctx context.Context, id int64, state bot.ApprovalState, by string, at time.Time) (a bot.Approval, decided bool, err error) {
+// Approving writes, in the same transaction, the unclaimed bind job that
+// carries it out (a.JobID), so an approval is never lost between the
+// decision and the bind.
+func (s *Store) Decide(ctx context.Context, id int64, state bot.ApprovalState, by string, at time.Time) (a bot.Approval, decided bool, err error) {
 	what := fmt.Sprintf("decide approval %d", id)
 	switch state {
 	case bot.ApprovalApproved, bot.ApprovalDenied, bot.ApprovalExpired:
 	default:
 		return bot.Approval{}, false, fmt.Errorf("%s: %q is not a decision", what, state)
 	}
-	a, err = scanApproval(s.db.QueryRowContext(ctx, `UPDATE approvals
-		SET state = ?, decided_by = ?, decided_at = ?
-		WHERE id = ? AND state = 'pending'
-		RETURNING `+approvalCols,
-		string(state), by, unixNano(at), id))
-	switch {
-	case err == nil:
-		return a, true, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return bot.Approval{}, false, fmt.Errorf("%s: %w", what, err)
+	err = s.inTx(ctx, what, func(t tx) error {
+		var err error
+		a, err = scanApproval(t.QueryRowContext(ctx, `UPDATE approvals
+			SET state = ?, decided_by = ?, decided_at = ?
+			WHERE id = ? AND state = 'pending'
+			RETURNING `+approvalCols,
+			string(state), by, unixNano(at), id))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil
+		case err != nil:
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		decided = true
+		if state != bot.ApprovalApproved {
+			return nil
+		}
+		var sealed []byte
+		var hash string
+		if err := t.QueryRowContext(ctx, `SELECT wechat_sealed, wechat_hash FROM approvals WHERE id = ?`, id).Scan(&sealed, &hash); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		j := bot.Job{Kind: bot.JobBind, AppID: a.AppID, WechatMasked: a.WechatMasked, Requester: a.Requester, Actor: by,
+			Channel: a.Thread.Channel, Thread: a.Thread, Duration: a.Duration, ApprovalID: a.ID, CreatedAt: at}
+		if a.JobID, err = insertJob(ctx, t, j, hash, sealed, 0); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return execOne(ctx, t, what, `UPDATE approvals SET job_id = ? WHERE id = ?`, a.JobID, id)
+	})
+	if err != nil || decided {
+		return a, decided, err
 	}
 	// Not pending (or missing). A decision is final, so this reads the first one.
 	a, err = s.Approval(ctx, id)
@@ -145,7 +158,7 @@ func (s *SQLite) Decide(ctx context.Context, id int64, state bot.ApprovalState, 
 }
 
 // StaleApprovals lists pending approvals whose ExpiresAt is before now, oldest first.
-func (s *SQLite) StaleApprovals(ctx context.Context, now time.Time) ([]bot.Approval, error) {
+func (s *Store) StaleApprovals(ctx context.Context, now time.Time) ([]bot.Approval, error) {
 	return queryAll(ctx, s.db, "list stale approvals", scanApproval, `SELECT `+approvalCols+` FROM approvals
 		WHERE state = 'pending' AND expires_at < ? ORDER BY expires_at, id`, unixNano(now))
 }

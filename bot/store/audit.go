@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/bindtester/bindtester/bot"
@@ -14,11 +15,16 @@ const insertEvent = `INSERT INTO events
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // Record appends e to the audit log; e.ID is ignored (the store numbers events).
-func (s *SQLite) Record(ctx context.Context, e bot.Event) error {
+func (s *Store) Record(ctx context.Context, e bot.Event) error {
 	if e.Kind == "" {
 		return errors.New("record event: no kind")
 	}
-	_, err := s.db.ExecContext(ctx, insertEvent,
+	return recordEvent(ctx, s.db, e)
+}
+
+// recordEvent appends e to the audit log, inside a transaction or not.
+func recordEvent(ctx context.Context, q querier, e bot.Event) error {
+	_, err := q.ExecContext(ctx, insertEvent,
 		unixNano(e.At), string(e.Kind), e.Actor, e.Requester, e.Channel, e.ThreadTS, e.AppID,
 		e.WechatMasked, e.UserStr, e.ErrCode, e.Detail, e.GrantID, e.ApprovalID)
 	if err != nil {
@@ -28,7 +34,7 @@ func (s *SQLite) Record(ctx context.Context, e bot.Event) error {
 }
 
 // Events lists the events f selects, newest first.
-func (s *SQLite) Events(ctx context.Context, f bot.AuditFilter) ([]bot.Event, error) {
+func (s *Store) Events(ctx context.Context, f bot.AuditFilter) ([]bot.Event, error) {
 	if f.Limit < 0 || f.Offset < 0 {
 		return nil, fmt.Errorf("list events: negative limit %d or offset %d", f.Limit, f.Offset)
 	}
@@ -47,11 +53,12 @@ func (s *SQLite) Events(ctx context.Context, f bot.AuditFilter) ([]bot.Event, er
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	limit := f.Limit
+	q += " ORDER BY at DESC, id DESC"
+	limit := int64(f.Limit)
 	if limit == 0 {
-		limit = -1 // SQLite: no limit
+		limit = math.MaxInt64 // no limit, on both engines
 	}
-	q += " ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
+	q += " LIMIT ? OFFSET ?"
 	args = append(args, limit, f.Offset)
 
 	return queryAll(ctx, s.db, "list events", scanEvent, q, args...)

@@ -16,102 +16,104 @@ var allKinds = []bot.EventKind{
 }
 
 func TestRecordRoundTripsEveryKind(t *testing.T) {
-	s := newTestStore(t)
-	ctx := context.Background()
-	var want []bot.Event // newest first
-	for i, kind := range allKinds {
-		e := bot.Event{
-			At:           t0.Add(time.Duration(i) * time.Minute),
-			Kind:         kind,
-			Actor:        fmt.Sprintf("UACTOR%d", i),
-			Requester:    fmt.Sprintf("UREQ%d", i),
-			Channel:      fmt.Sprintf("C%d", i),
-			ThreadTS:     fmt.Sprintf("1700000000.%06d", i),
-			AppID:        fmt.Sprintf("wxapp%d", i),
-			WechatMasked: "ab***yz",
-			UserStr:      fmt.Sprintf("userstr-%d", i),
-			ErrCode:      85000 + i,
-			Detail:       fmt.Sprintf("detail %d: ü & <x>", i),
-			GrantID:      int64(100 + i),
-			ApprovalID:   int64(200 + i),
+	eachEngine(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		var want []bot.Event // newest first
+		for i, kind := range allKinds {
+			e := bot.Event{
+				At:           t0.Add(time.Duration(i) * time.Minute),
+				Kind:         kind,
+				Actor:        fmt.Sprintf("UACTOR%d", i),
+				Requester:    fmt.Sprintf("UREQ%d", i),
+				Channel:      fmt.Sprintf("C%d", i),
+				ThreadTS:     fmt.Sprintf("1700000000.%06d", i),
+				AppID:        fmt.Sprintf("wxapp%d", i),
+				WechatMasked: "ab***yz",
+				UserStr:      fmt.Sprintf("userstr-%d", i),
+				ErrCode:      85000 + i,
+				Detail:       fmt.Sprintf("detail %d: ü & <x>", i),
+				GrantID:      int64(100 + i),
+				ApprovalID:   int64(200 + i),
+			}
+			if err := s.Record(ctx, e); err != nil {
+				t.Fatalf("Record(%s): %v", kind, err)
+			}
+			e.ID = int64(i + 1)
+			e.At = e.At.UTC()
+			want = append([]bot.Event{e}, want...)
 		}
-		if err := s.Record(ctx, e); err != nil {
-			t.Fatalf("Record(%s): %v", kind, err)
+		got, err := s.Events(ctx, bot.AuditFilter{})
+		if err != nil {
+			t.Fatal(err)
 		}
-		e.ID = int64(i + 1)
-		e.At = e.At.UTC()
-		want = append([]bot.Event{e}, want...)
-	}
-	got, err := s.Events(ctx, bot.AuditFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("Events =\n%+v\nwant\n%+v", got, want)
-	}
-	if err := s.Record(ctx, bot.Event{At: t0}); err == nil {
-		t.Error("Record accepted an event without a kind")
-	}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Events =\n%+v\nwant\n%+v", got, want)
+		}
+		if err := s.Record(ctx, bot.Event{At: t0}); err == nil {
+			t.Error("Record accepted an event without a kind")
+		}
+	})
 }
 
 func TestEventsFilterAndPage(t *testing.T) {
-	s := newTestStore(t)
-	ctx := context.Background()
-	// id: app, actor, requester; at grows with id except 5 and 6 share a time
-	// (then the later id is newer) and 7 is older than all.
-	recs := []struct {
-		app, actor, requester string
-		at                    time.Duration
-	}{
-		{"wxA", "U1", "U1", 1}, // 1
-		{"wxB", "U2", "U2", 2}, // 2
-		{"wxA", "U3", "U1", 3}, // 3: U3 approved U1's request
-		{"wxB", "", "U2", 4},   // 4: the worker acted for U2
-		{"wxA", "U2", "U2", 5}, // 5
-		{"wxA", "U1", "U1", 5}, // 6
-		{"wxB", "U1", "U3", 0}, // 7
-	}
-	for _, r := range recs {
-		if err := s.Record(ctx, bot.Event{At: t0.Add(r.at * time.Second), Kind: bot.EventBound, AppID: r.app, Actor: r.actor, Requester: r.requester}); err != nil {
-			t.Fatal(err)
+	eachEngine(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		// id: app, actor, requester; at grows with id except 5 and 6 share a time
+		// (then the later id is newer) and 7 is older than all.
+		recs := []struct {
+			app, actor, requester string
+			at                    time.Duration
+		}{
+			{"wxA", "U1", "U1", 1}, // 1
+			{"wxB", "U2", "U2", 2}, // 2
+			{"wxA", "U3", "U1", 3}, // 3: U3 approved U1's request
+			{"wxB", "", "U2", 4},   // 4: the worker acted for U2
+			{"wxA", "U2", "U2", 5}, // 5
+			{"wxA", "U1", "U1", 5}, // 6
+			{"wxB", "U1", "U3", 0}, // 7
 		}
-	}
-	tests := []struct {
-		name string
-		f    bot.AuditFilter
-		want []int64
-	}{
-		{"all, newest first", bot.AuditFilter{}, []int64{6, 5, 4, 3, 2, 1, 7}},
-		{"app", bot.AuditFilter{AppID: "wxA"}, []int64{6, 5, 3, 1}},
-		{"user as actor or requester", bot.AuditFilter{User: "U1"}, []int64{6, 3, 1, 7}},
-		{"user only as actor", bot.AuditFilter{User: "U3"}, []int64{3, 7}},
-		{"app and user", bot.AuditFilter{AppID: "wxB", User: "U2"}, []int64{4, 2}},
-		{"limit", bot.AuditFilter{Limit: 2}, []int64{6, 5}},
-		{"second page", bot.AuditFilter{Limit: 2, Offset: 2}, []int64{4, 3}},
-		{"last page", bot.AuditFilter{Limit: 3, Offset: 6}, []int64{7}},
-		{"past the end", bot.AuditFilter{Limit: 3, Offset: 7}, nil},
-		{"offset without limit", bot.AuditFilter{Offset: 5}, []int64{1, 7}},
-		{"filtered page", bot.AuditFilter{User: "U1", Limit: 2, Offset: 1}, []int64{3, 1}},
-		{"nobody", bot.AuditFilter{User: "U9"}, nil},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			evs, err := s.Events(ctx, tc.f)
-			if err != nil {
+		for _, r := range recs {
+			if err := s.Record(ctx, bot.Event{At: t0.Add(r.at * time.Second), Kind: bot.EventBound, AppID: r.app, Actor: r.actor, Requester: r.requester}); err != nil {
 				t.Fatal(err)
 			}
-			var ids []int64
-			for _, e := range evs {
-				ids = append(ids, e.ID)
-			}
-			if !reflect.DeepEqual(ids, tc.want) {
-				t.Errorf("Events(%+v) ids = %v, want %v", tc.f, ids, tc.want)
-			}
-		})
-	}
-	if _, err := s.Events(ctx, bot.AuditFilter{Limit: -1}); err == nil {
-		t.Error("Events accepted a negative limit")
-	}
+		}
+		tests := []struct {
+			name string
+			f    bot.AuditFilter
+			want []int64
+		}{
+			{"all, newest first", bot.AuditFilter{}, []int64{6, 5, 4, 3, 2, 1, 7}},
+			{"app", bot.AuditFilter{AppID: "wxA"}, []int64{6, 5, 3, 1}},
+			{"user as actor or requester", bot.AuditFilter{User: "U1"}, []int64{6, 3, 1, 7}},
+			{"user only as actor", bot.AuditFilter{User: "U3"}, []int64{3, 7}},
+			{"app and user", bot.AuditFilter{AppID: "wxB", User: "U2"}, []int64{4, 2}},
+			{"limit", bot.AuditFilter{Limit: 2}, []int64{6, 5}},
+			{"second page", bot.AuditFilter{Limit: 2, Offset: 2}, []int64{4, 3}},
+			{"last page", bot.AuditFilter{Limit: 3, Offset: 6}, []int64{7}},
+			{"past the end", bot.AuditFilter{Limit: 3, Offset: 7}, nil},
+			{"offset without limit", bot.AuditFilter{Offset: 5}, []int64{1, 7}},
+			{"filtered page", bot.AuditFilter{User: "U1", Limit: 2, Offset: 1}, []int64{3, 1}},
+			{"nobody", bot.AuditFilter{User: "U9"}, nil},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				evs, err := s.Events(ctx, tc.f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ids []int64
+				for _, e := range evs {
+					ids = append(ids, e.ID)
+				}
+				if !reflect.DeepEqual(ids, tc.want) {
+					t.Errorf("Events(%+v) ids = %v, want %v", tc.f, ids, tc.want)
+				}
+			})
+		}
+		if _, err := s.Events(ctx, bot.AuditFilter{Limit: -1}); err == nil {
+			t.Error("Events accepted a negative limit")
+		}
+	})
 }
 
 func BenchmarkRecordEvent(b *testing.B) {

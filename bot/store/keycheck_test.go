@@ -18,12 +18,12 @@ import (
 func makeV1Store(t *testing.T, path string, key []byte, wechatID string) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", dsn(path))
+	sqlDB, err := sql.Open("sqlite", dsn(path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	if err := applyMigration(ctx, db, 0); err != nil {
+	defer sqlDB.Close()
+	if err := applyMigration(ctx, db{DB: sqlDB}, 0); err != nil {
 		t.Fatal(err)
 	}
 	if wechatID == "" {
@@ -33,7 +33,7 @@ func makeV1Store(t *testing.T, path string, key []byte, wechatID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = db.ExecContext(ctx, `INSERT INTO grants (app_id, wechat_hash, wechat_sealed, wechat_masked, userstr, requester,
+	_, err = sqlDB.ExecContext(ctx, `INSERT INTO grants (app_id, wechat_hash, wechat_sealed, wechat_masked, userstr, requester,
 		thread_channel, thread_parent_ts, thread_ts, created_at, expires_at, state)
 		VALUES ('wxapp', ?, ?, ?, '', 'U1', '', '', '', ?, ?, 'active')`,
 		seal.hash(wechatID), seal.seal(wechatID), bot.MaskWechatID(wechatID), unixNano(t0), unixNano(t0.Add(time.Hour)))
@@ -165,8 +165,8 @@ func TestVersion1StoreGetsAKeyCheck(t *testing.T) {
 			s := openTest(t, path, tc.openWith)
 			var version int
 			s.db.QueryRow("PRAGMA user_version").Scan(&version)
-			if version != len(migrations) {
-				t.Errorf("user_version %d, want %d", version, len(migrations))
+			if version != len(sqliteMigrations) {
+				t.Errorf("user_version %d, want %d", version, len(sqliteMigrations))
 			}
 			if wechatID != "" {
 				if _, err := s.FindGrant(ctx, "wxapp", wechatID); err != nil {

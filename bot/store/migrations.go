@@ -2,8 +2,8 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // applicationID marks the file as a bindtester store ("bind"), so Open refuses
@@ -16,7 +16,7 @@ const applicationID = 0x62696e64
 //
 // Times are unix nanoseconds in UTC, 0 for none. WeChat IDs are kept only as
 // wechat_sealed (AES-256-GCM) and found by wechat_hash (HMAC-SHA256, hex).
-var migrations = []string{
+var sqliteMigrations = []string{
 	// 1: audit log, grants, approvals.
 	`
 CREATE TABLE events (
@@ -108,28 +108,94 @@ CREATE TABLE refresh_tokens (
 	updated_at   INTEGER NOT NULL
 ) STRICT;
 `,
+	// 4: durable WeChat jobs, envelopes seen, shared tokens. See jobsSchema.
+	strictSQL(jobsSchema) + `
+ALTER TABLE grants ADD COLUMN unbind_job INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE approvals ADD COLUMN job_id INTEGER NOT NULL DEFAULT 0;
+`,
+}
+
+// jobsSchema is migration 4, written once for both engines (see strictSQL and
+// postgresSQL). A job is one WeChat change (bind or unbind) the bot is making:
+// its intent is written, with the sealed WeChat ID, before WeChat is called,
+// and its outcome after, so a job interrupted by a crash or a lost answer is
+// finished later by whichever process claims it (lease_owner, lease_until).
+// answered says the requester has been told the outcome. seen holds the
+// Slack envelopes already handled, so a redelivery is handled once across
+// replicas; tokens the WeChat access tokens every replica shares.
+const jobsSchema = `
+CREATE TABLE jobs (
+	id               $ID,
+	kind             TEXT    NOT NULL CHECK (kind IN ('bind', 'unbind')),
+	state            TEXT    NOT NULL CHECK (state IN ('open', 'done')),
+	app_id           TEXT    NOT NULL,
+	wechat_hash      TEXT    NOT NULL,
+	wechat_sealed    $BLOB   NOT NULL,
+	wechat_masked    TEXT    NOT NULL,
+	userstr          TEXT    NOT NULL,
+	requester        TEXT    NOT NULL,
+	actor            TEXT    NOT NULL,
+	channel          TEXT    NOT NULL,
+	thread_channel   TEXT    NOT NULL,
+	thread_parent_ts TEXT    NOT NULL,
+	thread_ts        TEXT    NOT NULL,
+	duration         $INT    NOT NULL,
+	approval_id      $INT    NOT NULL,
+	grant_id         $INT    NOT NULL,
+	created_at       $INT    NOT NULL,
+	lease_owner      TEXT    NOT NULL,
+	lease_until      $INT    NOT NULL,
+	next_at          $INT    NOT NULL,
+	attempts         $INT    NOT NULL,
+	outcome          TEXT    NOT NULL DEFAULT '',
+	errcode          $INT    NOT NULL DEFAULT 0,
+	detail           TEXT    NOT NULL DEFAULT '',
+	answered         $INT    NOT NULL DEFAULT 0,
+	finished_at      $INT    NOT NULL DEFAULT 0
+)$STRICT;
+CREATE INDEX jobs_todo ON jobs (answered, next_at);
+CREATE INDEX jobs_intent ON jobs (app_id, wechat_hash, state);
+
+CREATE TABLE seen (
+	key TEXT NOT NULL PRIMARY KEY,
+	at  $INT NOT NULL
+)$STRICT;
+CREATE INDEX seen_at ON seen (at);
+
+CREATE TABLE tokens (
+	key          TEXT  NOT NULL PRIMARY KEY,
+	token_sealed $BLOB NOT NULL,
+	token_hash   TEXT  NOT NULL,
+	expires_at   $INT  NOT NULL,
+	fetched_at   $INT  NOT NULL
+)$STRICT;
+`
+
+// strictSQL is schema text for SQLite: STRICT tables of INTEGER and BLOB.
+func strictSQL(schema string) string {
+	return strings.NewReplacer("$ID", "INTEGER PRIMARY KEY", "$BLOB", "BLOB", "$INT", "INTEGER", "$STRICT", " STRICT").Replace(schema)
 }
 
 // migrate checks that the file is a bindtester store (or empty) and applies
 // the migrations it lacks, each in its own transaction. It is a no-op on an
 // up-to-date store, and safe against another process migrating at the same
 // time: transactions are immediate, and the version is re-read inside each.
-func migrate(ctx context.Context, db *sql.DB) error {
-	version, err := schemaVersion(ctx, db)
+func (e *sqliteEngine) migrate(ctx context.Context, d db) error {
+	version, err := e.version(ctx, d)
 	if err != nil {
 		return err
 	}
-	for v := version; v < len(migrations); v++ {
-		if err := applyMigration(ctx, db, v); err != nil {
+	for v := version; v < len(sqliteMigrations); v++ {
+		if err := applyMigration(ctx, d, v); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// schemaVersion checks that the database is a bindtester store (or empty)
+// version checks that the database is a bindtester store (or empty)
 // this release can use, and returns its schema version.
-func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
+func (*sqliteEngine) version(ctx context.Context, db querier) (int, error) {
 	// One statement, so one snapshot: read separately, another process's
 	// migration could commit in between (tables, but no application_id yet).
 	var appID, version, objects int
@@ -141,15 +207,15 @@ func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
 	switch {
 	case appID != applicationID && (appID != 0 || objects > 0):
 		return 0, fmt.Errorf("not a bindtester store (it is another program's SQLite database); choose another store path")
-	case version > len(migrations):
-		return 0, fmt.Errorf("schema version %d is newer than this bindtester knows (%d); run a newer release or restore a backup", version, len(migrations))
+	case version > len(sqliteMigrations):
+		return 0, fmt.Errorf("schema version %d is newer than this bindtester knows (%d); run a newer release or restore a backup", version, len(sqliteMigrations))
 	}
 	return version, nil
 }
 
 // applyMigration applies migrations[v] if the store is still at version v.
-func applyMigration(ctx context.Context, db *sql.DB, v int) error {
-	tx, err := db.BeginTx(ctx, nil)
+func applyMigration(ctx context.Context, d db, v int) error {
+	tx, err := d.begin(ctx)
 	if err != nil {
 		return fmt.Errorf("migration %d: %w", v+1, err)
 	}
@@ -162,7 +228,7 @@ func applyMigration(ctx context.Context, db *sql.DB, v int) error {
 		return nil // another process got here first
 	}
 	stmts := []string{
-		migrations[v],
+		sqliteMigrations[v],
 		fmt.Sprintf("PRAGMA application_id = %d", applicationID),
 		fmt.Sprintf("PRAGMA user_version = %d", v+1),
 	}

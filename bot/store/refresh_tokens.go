@@ -24,12 +24,12 @@ import (
 // not seen (the operator put in a new token, after re-authorizing the
 // platform, say) wins and replaces the stored token. Without a stored token
 // the seed is the token.
-func (s *SQLite) RefreshTokens(seeds map[string]string) wechat.RefreshTokens {
+func (s *Store) RefreshTokens(seeds map[string]string) wechat.RefreshTokens {
 	return &refreshTokens{s: s, seeds: maps.Clone(seeds)}
 }
 
 type refreshTokens struct {
-	s     *SQLite
+	s     *Store
 	seeds map[string]string
 }
 
@@ -60,7 +60,7 @@ func (r *refreshTokens) RefreshToken(ctx context.Context, appid string) (string,
 		}
 		return seed, nil
 	case err != nil:
-		return "", fmt.Errorf("store %s: read the authorizer_refresh_token of %s: %w", r.s.path, appid, err)
+		return "", fmt.Errorf("store %s: read the authorizer_refresh_token of %s: %w", r.s.name, appid, err)
 	}
 	if h := r.seedHash(appid, seed); seed != "" && subtle.ConstantTimeCompare([]byte(h), []byte(storedSeed)) != 1 {
 		// A new token in the settings: it replaces what grew from the old one.
@@ -71,7 +71,7 @@ func (r *refreshTokens) RefreshToken(ctx context.Context, appid string) (string,
 	}
 	token, err := r.s.seal.unsealFor(refreshTokenAD(appid), sealed)
 	if err != nil {
-		return "", fmt.Errorf("store %s: cannot unseal the authorizer_refresh_token of %s: %w", r.s.path, appid, err)
+		return "", fmt.Errorf("store %s: cannot unseal the authorizer_refresh_token of %s: %w", r.s.name, appid, err)
 	}
 	return token, nil
 }
@@ -92,7 +92,7 @@ func (r *refreshTokens) put(ctx context.Context, appid, seed, token string) erro
 		seed_hash = excluded.seed_hash, token_sealed = excluded.token_sealed, updated_at = excluded.updated_at`,
 		appid, r.seedHash(appid, seed), r.s.seal.sealFor(refreshTokenAD(appid), token), time.Now().UnixNano())
 	if err != nil {
-		return fmt.Errorf("store %s: save the authorizer_refresh_token of %s: %w", r.s.path, appid, err)
+		return fmt.Errorf("store %s: save the authorizer_refresh_token of %s: %w", r.s.name, appid, err)
 	}
 	return nil
 }

@@ -39,70 +39,73 @@ func TestRefreshTokens(t *testing.T) {
 		{name: "the new seed's rotation survives a restart", seeds: map[string]string{tokApp: "seed-4"}, restart: true, want: "rotated-5"},
 		{name: "another app's seed does not count", seeds: map[string]string{tokApp: "seed-4", tokOther: "other-seed"}, want: "rotated-5"},
 	}
-	path := filepath.Join(t.TempDir(), "bindtester.db")
-	ctx := context.Background()
-	outer := t // stores opened in a step live until the whole test ends
-	s := openTest(outer, path, testKey)
-	for _, st := range steps {
-		t.Run(st.name, func(t *testing.T) {
-			if st.restart {
-				s.Close()
-				s = openTest(outer, path, testKey)
-			}
-			rt := s.RefreshTokens(st.seeds)
-			if st.save != "" {
-				if err := rt.SaveRefreshToken(ctx, tokApp, st.save); err != nil {
-					t.Fatal(err)
+	eachEngineDSN(t, func(t *testing.T, path string) {
+		ctx := context.Background()
+		outer := t // stores opened in a step live until the whole test ends
+		s := openTest(outer, path, testKey)
+		for _, st := range steps {
+			t.Run(st.name, func(t *testing.T) {
+				if st.restart {
+					s.Close()
+					s = openTest(outer, path, testKey)
 				}
-			}
-			got, err := rt.RefreshToken(ctx, tokApp)
-			if st.wantErr {
-				var nc wechat.ErrNoCredentials
-				if !errors.As(err, &nc) || nc.AppID != tokApp {
-					t.Fatalf("RefreshToken = %q, %v; want ErrNoCredentials for %s", got, err, tokApp)
+				rt := s.RefreshTokens(st.seeds)
+				if st.save != "" {
+					if err := rt.SaveRefreshToken(ctx, tokApp, st.save); err != nil {
+						t.Fatal(err)
+					}
 				}
-				return
-			}
-			if err != nil || got != st.want {
-				t.Fatalf("RefreshToken = %q, %v; want %q", got, err, st.want)
-			}
-		})
-	}
-	if got, err := s.RefreshTokens(map[string]string{tokOther: "other-seed"}).RefreshToken(ctx, tokOther); err != nil || got != "other-seed" {
-		t.Errorf("the other app's token = %q, %v; want its own seed", got, err)
-	}
+				got, err := rt.RefreshToken(ctx, tokApp)
+				if st.wantErr {
+					var nc wechat.ErrNoCredentials
+					if !errors.As(err, &nc) || nc.AppID != tokApp {
+						t.Fatalf("RefreshToken = %q, %v; want ErrNoCredentials for %s", got, err, tokApp)
+					}
+					return
+				}
+				if err != nil || got != st.want {
+					t.Fatalf("RefreshToken = %q, %v; want %q", got, err, st.want)
+				}
+			})
+		}
+		if got, err := s.RefreshTokens(map[string]string{tokOther: "other-seed"}).RefreshToken(ctx, tokOther); err != nil || got != "other-seed" {
+			t.Errorf("the other app's token = %q, %v; want its own seed", got, err)
+		}
+	})
 }
 
 func TestRefreshTokensSeedsAreCopied(t *testing.T) {
-	s := newTestStore(t)
-	seeds := map[string]string{tokApp: "seed-1"}
-	rt := s.RefreshTokens(seeds)
-	seeds[tokApp] = "changed"
-	if got, err := rt.RefreshToken(context.Background(), tokApp); err != nil || got != "seed-1" {
-		t.Errorf("RefreshToken = %q, %v; want seed-1", got, err)
-	}
+	eachEngine(t, func(t *testing.T, s *Store) {
+		seeds := map[string]string{tokApp: "seed-1"}
+		rt := s.RefreshTokens(seeds)
+		seeds[tokApp] = "changed"
+		if got, err := rt.RefreshToken(context.Background(), tokApp); err != nil || got != "seed-1" {
+			t.Errorf("RefreshToken = %q, %v; want seed-1", got, err)
+		}
+	})
 }
 
 func TestRefreshTokenIsBoundToItsApp(t *testing.T) {
-	s := newTestStore(t)
-	ctx := context.Background()
-	rt := s.RefreshTokens(map[string]string{tokApp: "seed-a", tokOther: "seed-b"})
-	for app, tok := range map[string]string{tokApp: "rotated-a", tokOther: "rotated-b"} {
-		if err := rt.SaveRefreshToken(ctx, app, tok); err != nil {
+	eachEngine(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		rt := s.RefreshTokens(map[string]string{tokApp: "seed-a", tokOther: "seed-b"})
+		for app, tok := range map[string]string{tokApp: "rotated-a", tokOther: "rotated-b"} {
+			if err := rt.SaveRefreshToken(ctx, app, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// One app's sealed token copied into the other's row must not unseal.
+		if _, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET token_sealed =
+		(SELECT token_sealed FROM refresh_tokens WHERE app_id = ?) WHERE app_id = ?`, tokApp, tokOther); err != nil {
 			t.Fatal(err)
 		}
-	}
-	// One app's sealed token copied into the other's row must not unseal.
-	if _, err := s.db.ExecContext(ctx, `UPDATE refresh_tokens SET token_sealed =
-		(SELECT token_sealed FROM refresh_tokens WHERE app_id = ?) WHERE app_id = ?`, tokApp, tokOther); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := rt.RefreshToken(ctx, tokOther); err == nil {
-		t.Errorf("RefreshToken = %q, want an error: the token was sealed for another app", got)
-	}
-	if err := rt.SaveRefreshToken(ctx, tokApp, ""); err == nil {
-		t.Error("SaveRefreshToken accepted an empty token")
-	}
+		if got, err := rt.RefreshToken(ctx, tokOther); err == nil {
+			t.Errorf("RefreshToken = %q, want an error: the token was sealed for another app", got)
+		}
+		if err := rt.SaveRefreshToken(ctx, tokApp, ""); err == nil {
+			t.Error("SaveRefreshToken accepted an empty token")
+		}
+	})
 }
 
 func TestNoPlainRefreshTokenInFile(t *testing.T) {

@@ -182,7 +182,7 @@ func createKey(path string) ([]byte, error) {
 
 // sealedWechatID unseals the WeChat ID kept in row id of table ("grants" or
 // "approvals"); what names the row in errors.
-func (s *SQLite) sealedWechatID(ctx context.Context, table, what string, id int64) (string, error) {
+func (s *Store) sealedWechatID(ctx context.Context, table, what string, id int64) (string, error) {
 	var sealed []byte
 	if err := s.db.QueryRowContext(ctx, `SELECT wechat_sealed FROM `+table+` WHERE id = ?`, id).Scan(&sealed); err != nil {
 		return "", rowErr(fmt.Sprintf("%s %d", what, id), err)

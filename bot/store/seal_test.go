@@ -148,7 +148,7 @@ func TestWrongKeyCannotReadWechatIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s = &SQLite{db: s.db, path: s.path, seal: other}
+	s = &Store{db: s.db, name: s.name, seal: other, eng: s.eng}
 	if _, err := s.GrantWechatID(ctx, g.ID); err == nil || !strings.Contains(err.Error(), "store key") {
 		t.Errorf("GrantWechatID with another key: %v, want an error about the key", err)
 	}

@@ -22,7 +22,7 @@ var (
 )
 
 // openTest opens a store at path, closed when the test ends.
-func openTest(t testing.TB, path string, key []byte) *SQLite {
+func openTest(t testing.TB, path string, key []byte) *Store {
 	t.Helper()
 	s, err := Open(context.Background(), path, key)
 	if err != nil {
@@ -32,7 +32,7 @@ func openTest(t testing.TB, path string, key []byte) *SQLite {
 	return s
 }
 
-func newTestStore(t testing.TB) *SQLite {
+func newTestStore(t testing.TB) *Store {
 	t.Helper()
 	return openTest(t, filepath.Join(t.TempDir(), "bindtester.db"), testKey)
 }
@@ -56,7 +56,7 @@ func TestOpenSetsPragmasOnEveryConnection(t *testing.T) {
 		{"journal_mode", "wal"},
 		{"foreign_keys", "1"},
 		{"busy_timeout", "5000"},
-		{"user_version", strconv.Itoa(len(migrations))},
+		{"user_version", strconv.Itoa(len(sqliteMigrations))},
 		{"application_id", "1651076708"},
 	} {
 		var got string
@@ -80,8 +80,8 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 		s.db.QueryRow("PRAGMA user_version").Scan(&version)
 		s.db.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").Scan(&tables)
 		s.Close()
-		if version != len(migrations) || tables != 5 {
-			t.Fatalf("user_version %d, %d tables; want %d, 5", version, tables, len(migrations))
+		if version != len(sqliteMigrations) || tables != 8 {
+			t.Fatalf("user_version %d, %d tables; want %d, 8", version, tables, len(sqliteMigrations))
 		}
 	}
 }

@@ -61,7 +61,7 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 // openStore opens the database with the configured key, or the key file beside
 // it. A new key file is made only for a new database: a database that already
 // holds data with its key file gone cannot be read with a new key.
-func openStore(ctx context.Context, path string, key []byte) (*store.SQLite, error) {
+func openStore(ctx context.Context, path string, key []byte) (*store.Store, error) {
 	if dir := filepath.Dir(path); !isDir(dir) {
 		return nil, fmt.Errorf("BINDTESTER_DB: the folder %s of %s does not exist: create it, or point BINDTESTER_DB elsewhere", dir, path)
 	}

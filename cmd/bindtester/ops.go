@@ -77,6 +77,15 @@ func (s meteredStore) Record(ctx context.Context, e bot.Event) error {
 	return err
 }
 
+// FinishJob records a job's audit event with its outcome: it counts too.
+func (s meteredStore) FinishJob(ctx context.Context, id int64, owner string, r bot.JobResult, at time.Time) (bot.Job, bot.Grant, error) {
+	j, g, err := s.Store.FinishJob(ctx, id, owner, r, at)
+	if err == nil && r.Event.Kind != "" {
+		s.events.WithLabelValues(string(r.Event.Kind)).Inc()
+	}
+	return j, g, err
+}
+
 // serveOps serves /healthz (200 when healthy, else 503 with the reason) and
 // /metrics until ctx ends. The listener is opened at once, so a busy port stops startup.
 func serveOps(ctx context.Context, addr string, healthy func(context.Context) error, m *metrics, log *slog.Logger) error {

@@ -17,7 +17,7 @@ import (
 // third-party platform it keeps the authorizer_refresh_tokens WeChat rotates
 // in st, so a restart does not fall back to the spent one in the settings;
 // only that mode needs st.
-func newWeChat(s settings, log *slog.Logger, st *store.SQLite) (*wechat.Client, error) {
+func newWeChat(s settings, log *slog.Logger, st *store.Store) (*wechat.Client, error) {
 	t := wechat.NewTransport(wechat.Config{BaseURL: s.WeChatAPIBase, Timeout: s.WeChatTimeout, Logger: log, Observe: s.observeWeChat})
 	var tokens wechat.TokenSource
 	switch s.Creds {

@@ -1,0 +1,381 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/bindtester/bindtester/wechat"
+)
+
+// Every WeChat change goes through a Job (see Jobs): the intent is written
+// before WeChat is called, the outcome after, in one transaction with the
+// grant and the audit record, and the requester is answered last. A job whose
+// outcome is unknown — the process died, WeChat answered after the bot gave
+// up, the answer was lost — is claimed later by whichever process sweeps
+// first, which asks WeChat again: binding an experiencer twice answers 85004,
+// which for a job of the bot's means the bot's own bind.
+
+// outcomeUnknown reports whether err leaves open whether WeChat made the
+// change: the request may have reached WeChat and been carried out (a
+// timeout, an answer that could not be read, a server error, a cancelled
+// call). Refusals with an errcode, and requests that never left (no
+// connection, no token), are known failures.
+func outcomeUnknown(err error, path string) bool {
+	var we *wechat.Error
+	if err == nil || errors.As(err, &we) {
+		return false
+	}
+	var nc wechat.ErrNoCredentials
+	if errors.As(err, &nc) {
+		return false
+	}
+	var te *wechat.TransportError
+	if errors.As(err, &te) {
+		return te.Path == path && !errors.Is(te, wechat.ErrUnreachable)
+	}
+	return true // cancelled, or anything else mid-call
+}
+
+// lease is how long a job is a process's own: long enough for one WeChat call
+// with its retries, short enough that a dead process's jobs resume soon.
+func (b *Bot) lease(now time.Time) time.Time { return now.Add(b.o.Lease) }
+
+// retryUnknown is when an open job is tried again after attempt n left its
+// outcome unknown: one lease, doubling, at most an hour.
+func (b *Bot) retryUnknown(now time.Time, n int) time.Time {
+	return now.Add(min(b.o.Lease<<min(max(n-1, 0), 10), time.Hour))
+}
+
+// recording is a context for writing down what WeChat already did: it
+// outlives the request's cancellation (shutdown), but not by much.
+func recording(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+}
+
+// runBind calls WeChat for bind job j, records the outcome and answers in thread.
+func (b *Bot) runBind(ctx context.Context, l Lang, j Job, app *App, wechatID string, admin bool, thread Thread) error {
+	log := b.o.Log.With("job", j.ID, "user", j.Requester, "app", app.ID, "wechatid", j.WechatMasked)
+	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
+	res, err := b.o.WeChat.BindTester(wctx, app.ID, wechatID)
+	cancel()
+	rctx, rcancel := recording(ctx)
+	defer rcancel()
+	now := b.o.Now()
+	if outcomeUnknown(err, bindPath) {
+		next := b.retryUnknown(now, j.Attempts)
+		log.Warn("bind outcome unknown; will ask WeChat again", "next", next, "error", err)
+		if rerr := b.o.Store.RetryJob(rctx, j.ID, b.o.Owner, errDetail(err), next); rerr != nil {
+			return errors.Join(err, rerr) // another process has it, or the store is down: the job resumes either way
+		}
+		summary := thread.Update(rctx, l.T("summary.checking", j.Requester, j.WechatMasked, Escape(app.Name)))
+		if j.Resumed() {
+			return summary // the thread already says it is being checked, or will hear the outcome
+		}
+		_, short := b.explain(l, app, j.WechatMasked, err)
+		return errors.Join(thread.Reply(rctx, l.T("job.unknown", short)), summary)
+	}
+	r := b.bindResult(ctx, j, app, wechatID, res, err, now)
+	done, g, ferr := b.o.Store.FinishJob(rctx, j.ID, b.o.Owner, r, now)
+	if errors.Is(ferr, ErrLeaseLost) {
+		log.Info("job finished elsewhere", "error", ferr)
+		return nil
+	}
+	if ferr != nil {
+		// WeChat acted but nothing was recorded: the job stays open and is
+		// resumed once the store answers again (85004 is then the bot's own).
+		log.Error("bind outcome not recorded; it will be resumed", "error", ferr)
+		return errors.Join(ferr, thread.Reply(rctx, l.T("err.store_after_bind", j.WechatMasked, b.admins(l))),
+			thread.Update(rctx, l.T("summary.checking", j.Requester, j.WechatMasked, Escape(app.Name))))
+	}
+	log.Info("bind finished", "outcome", done.Outcome, "grant", g.ID, "errcode", done.ErrCode)
+	return b.answerBind(ctx, l, done, app, g, err, admin, thread, j.Resumed())
+}
+
+const bindPath = "/wxa/bind_tester"
+
+// bindResult turns WeChat's answer into the job's outcome and its effects.
+func (b *Bot) bindResult(ctx context.Context, j Job, app *App, wechatID string, res wechat.BindResult, err error, now time.Time) JobResult {
+	ev := Event{Actor: j.Actor, Requester: j.Requester, Channel: j.Thread.Channel, ThreadTS: j.Thread.ThreadTS, AppID: app.ID,
+		WechatMasked: j.WechatMasked, ApprovalID: j.ApprovalID}
+	if j.Resumed() {
+		ev.Detail = "resumed after an interruption; "
+	}
+	if err != nil {
+		ev.Kind, ev.ErrCode, ev.Detail = EventFailed, errCode(err), ev.Detail+errDetail(err)
+		return JobResult{Outcome: OutcomeFailed, ErrCode: ev.ErrCode, Detail: errDetail(err), Event: ev}
+	}
+	ev.Kind, ev.UserStr = EventBound, res.UserStr
+	// An 85004 for an ID the bot holds an intent for is the bot's own bind
+	// (this job's lost first answer, or another open job's); only without one,
+	// and without a grant, did someone add them by hand.
+	if res.AlreadyBound && !res.Retried && !j.Resumed() && b.addedOutside(ctx, j, app.ID, wechatID) {
+		ev.Detail = "already an experiencer, added outside this bot: not time-limited"
+		return JobResult{Outcome: OutcomeOutside, Event: ev}
+	}
+	outcome := OutcomeBound
+	start := j.CreatedAt
+	if start.IsZero() {
+		start = now
+	}
+	g := Grant{AppID: app.ID, WechatMasked: j.WechatMasked, UserStr: res.UserStr, Requester: j.Requester,
+		Thread: j.Thread, CreatedAt: start, ExpiresAt: start.Add(j.Duration)}
+	if res.AlreadyBound {
+		if _, ferr := b.o.Store.FindGrant(ctx, app.ID, wechatID); ferr == nil {
+			outcome = OutcomeAlready
+		}
+	}
+	ev.Detail += "until " + g.ExpiresAt.UTC().Format(time.RFC3339)
+	if outcome == OutcomeAlready {
+		ev.Detail += " (already an experiencer)"
+	}
+	return JobResult{Outcome: outcome, Event: ev, Grant: &g}
+}
+
+// addedOutside reports whether an experiencer WeChat already knew has neither
+// an active grant of the bot's nor another open bind job: someone added them
+// by hand, in the WeChat console. A store error says no, so the bind counts
+// as the bot's (and will be unbound) rather than be left unlimited.
+func (b *Bot) addedOutside(ctx context.Context, j Job, appid, wechatID string) bool {
+	if _, err := b.o.Store.FindGrant(ctx, appid, wechatID); !errors.Is(err, ErrNotFound) {
+		return false
+	}
+	open, err := b.o.Store.OpenBindJob(ctx, appid, wechatID, j.ID)
+	return err == nil && !open
+}
+
+// answerBind tells the requester how bind job j ended, in thread, and
+// updates the status message. Only then is the job over.
+func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, err error, admin bool, thread Thread, resumed bool) error {
+	ctx, cancel := recording(ctx)
+	defer cancel()
+	masked := j.WechatMasked
+	var errs []error
+	prefix := ""
+	if resumed {
+		prefix = l.T("job.resumed") + "\n"
+	}
+	switch j.Outcome {
+	case OutcomeFailed:
+		if err == nil {
+			err = storedError(j)
+		}
+		reply, short := b.explain(l, app, masked, err)
+		if j.ErrCode == 85002 {
+			reply += "\n" + b.slotReport(ctx, l, app, admin)
+		}
+		errs = append(errs, thread.Reply(ctx, prefix+reply),
+			thread.Update(ctx, l.T("summary.failed", j.Requester, masked, Escape(app.Name), short)))
+	default:
+		var text string
+		switch j.Outcome {
+		case OutcomeOutside:
+			text = l.T("bind.already_outside", masked, Escape(app.Name))
+		case OutcomeAlready:
+			text = l.T("bind.already", masked, Escape(app.Name))
+		default:
+			text = l.T("bind.ok", masked, Escape(app.Name))
+		}
+		if j.Outcome != OutcomeOutside {
+			now := b.o.Now()
+			switch {
+			case g.Requester != j.Requester: // an existing grant of someone else's, not shortened
+				text += "\n" + l.T("bind.until_theirs", slackTime(g.ExpiresAt), mention(g.Requester))
+			case g.ExpiresAt.Sub(now) <= warnAhead: // no warning comes for grants this short
+				text += "\n" + l.T("bind.until_short", slackTime(g.ExpiresAt), shortName(app), g.ID)
+			default:
+				text += "\n" + l.T("bind.until", slackTime(g.ExpiresAt), shortName(app), g.ID)
+			}
+		}
+		errs = append(errs, b.sendQR(ctx, l, app, masked, prefix+text, thread),
+			thread.Update(ctx, l.T("summary.ok", j.Requester, masked, Escape(app.Name))))
+	}
+	errs = append(errs, b.o.Store.JobAnswered(ctx, j.ID, b.o.Owner))
+	return errors.Join(errs...)
+}
+
+// sendQR posts text with the trial version's QR code, or says how to open it without.
+func (b *Bot) sendQR(ctx context.Context, l Lang, app *App, masked, text string, thread Thread) error {
+	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
+	defer cancel()
+	qr, err := b.o.WeChat.TrialQRCode(wctx, app.ID, app.QRPath)
+	if err != nil {
+		b.o.Log.Warn("no trial QR code", "app", app.ID, "error", err)
+		return thread.Reply(ctx, text+"\n"+l.T("bind.open_no_qr", masked))
+	}
+	if err := thread.Reply(ctx, text+"\n"+l.T("bind.open_qr", masked)); err != nil {
+		return err
+	}
+	err = thread.Attach(ctx, File{Name: app.ID + "-trial.jpg", Title: l.T("bind.qr_title", app.Name), Data: qr.Image})
+	if errors.Is(err, ErrCannotAttach) {
+		err = thread.Reply(ctx, l.T("bind.qr_elsewhere"))
+	}
+	return err
+}
+
+// storedError is the failure a finished job recorded, for answering it later.
+func storedError(j Job) error {
+	if j.ErrCode != 0 {
+		return &wechat.Error{Code: j.ErrCode, Msg: j.Detail}
+	}
+	return errors.New(j.Detail)
+}
+
+// runUnbind calls WeChat for unbind job j and records the outcome. It does
+// not answer: its callers do, each in its own place.
+func (b *Bot) runUnbind(ctx context.Context, j Job) (done Job, unknown bool, err error) {
+	log := b.o.Log.With("job", j.ID, "app", j.AppID, "wechatid", j.WechatMasked, "grant", j.GrantID)
+	who := wechat.Tester{UserStr: j.UserStr}
+	if who.UserStr == "" {
+		if who.WechatID, err = b.o.Store.JobWechatID(ctx, j.ID); err != nil {
+			return Job{}, false, err
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
+	err = nil
+	gone := false
+	if j.Resumed() && who.UserStr != "" {
+		// An earlier attempt may have unbound them: WeChat lists experiencers by userstr.
+		if members, lerr := b.o.WeChat.Experiencers(wctx, j.AppID); lerr == nil && !containsString(members, who.UserStr) {
+			gone = true
+		}
+	}
+	if !gone {
+		err = b.o.WeChat.UnbindTester(wctx, j.AppID, who)
+	}
+	cancel()
+	rctx, rcancel := recording(ctx)
+	defer rcancel()
+	now := b.o.Now()
+	if outcomeUnknown(err, unbindPath) {
+		next := b.retryUnknown(now, j.Attempts)
+		log.Warn("unbind outcome unknown; will try again", "next", next, "error", err)
+		return j, true, errors.Join(err, b.o.Store.RetryJob(rctx, j.ID, b.o.Owner, errDetail(err), next))
+	}
+	ev := Event{Actor: j.Actor, Requester: j.Requester, Channel: j.Thread.Channel, ThreadTS: j.Thread.ThreadTS, AppID: j.AppID,
+		WechatMasked: j.WechatMasked, UserStr: j.UserStr, GrantID: j.GrantID}
+	r := JobResult{Outcome: OutcomeUnbound, Event: ev, EndGrant: true}
+	switch {
+	case err != nil && j.Actor == "": // the worker: try the grant again later
+		r = JobResult{Outcome: OutcomeFailed, ErrCode: errCode(err), Detail: errDetail(err), Event: ev,
+			RetryAt: now.Add(retryAfter(j.Attempts))}
+		r.Event.Kind, r.Event.ErrCode = EventFailed, r.ErrCode
+		r.Event.Detail = "automatic unbind failed, retrying at " + r.RetryAt.UTC().Format(time.RFC3339) + ": " + r.Detail
+	case err != nil:
+		r = JobResult{Outcome: OutcomeFailed, ErrCode: errCode(err), Detail: errDetail(err), Event: ev}
+		r.Event.Kind, r.Event.ErrCode, r.Event.Detail = EventFailed, r.ErrCode, "unbind: "+r.Detail
+	case j.Actor == "":
+		r.Event.Kind, r.Event.Detail = EventExpired, "time is up"
+	default:
+		r.Event.Kind = EventUnbound
+	}
+	if j.Resumed() && r.Event.Kind != EventFailed {
+		r.Event.Detail = strings.TrimSuffix("resumed after an interruption; "+r.Event.Detail, "; ")
+	}
+	done, _, ferr := b.o.Store.FinishJob(rctx, j.ID, b.o.Owner, r, now)
+	if ferr != nil {
+		return j, false, errors.Join(err, ferr)
+	}
+	log.Info("unbind finished", "outcome", done.Outcome, "errcode", done.ErrCode)
+	return done, false, nil
+}
+
+const unbindPath = "/wxa/unbind_tester"
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// resumeJobs finishes the jobs nobody is working on: those whose process died
+// or whose WeChat answer was lost, and those finished but never answered.
+// Each is claimed first, so across replicas each is resumed once.
+func (b *Bot) resumeJobs(ctx context.Context, now time.Time) error {
+	due, err := b.o.Store.DueJobs(ctx, now, 50)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, j := range due {
+		if ctx.Err() != nil {
+			break
+		}
+		j, ok, err := b.o.Store.ClaimJob(ctx, j.ID, b.o.Owner, now, b.lease(now))
+		if err != nil || !ok {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, b.resume(ctx, j))
+	}
+	return errors.Join(errs...)
+}
+
+// resume carries a claimed job to its end and answers whoever is waiting.
+func (b *Bot) resume(ctx context.Context, j Job) error {
+	b.o.Log.Info("resuming job", "job", j.ID, "kind", j.Kind, "app", j.AppID, "wechatid", j.WechatMasked, "state", j.State, "attempt", j.Attempts)
+	l := b.userLang(ctx, j.Requester)
+	app, ok := b.o.Policy.App(j.AppID)
+	if j.Kind == JobUnbind {
+		return b.resumeUnbind(ctx, l, j)
+	}
+	thread := b.reopen(j.Thread, j.Requester)
+	if !ok { // the app left the policy: nothing is done for it any more
+		app = &App{ID: j.AppID, Name: j.AppID}
+		if j.State == JobOpen {
+			rctx, cancel := recording(ctx)
+			defer cancel()
+			done, _, err := b.o.Store.FinishJob(rctx, j.ID, b.o.Owner, JobResult{Outcome: OutcomeFailed, Detail: "the Mini Program is no longer configured",
+				Event: Event{Kind: EventFailed, Actor: j.Actor, Requester: j.Requester, AppID: j.AppID, WechatMasked: j.WechatMasked,
+					ApprovalID: j.ApprovalID, Detail: "the Mini Program is no longer configured"}}, b.o.Now())
+			if err != nil {
+				return err
+			}
+			j = done
+		}
+	}
+	if j.State == JobDone {
+		var g Grant
+		if j.GrantID != 0 {
+			g, _ = b.o.Store.Grant(ctx, j.GrantID)
+		}
+		return b.answerBind(ctx, l, j, app, g, nil, false, thread, true)
+	}
+	wechatID, err := b.o.Store.JobWechatID(ctx, j.ID)
+	if err != nil {
+		return err
+	}
+	admin, _ := b.o.Policy.IsAdmin(ctx, b.o.Groups, Who{UserID: j.Requester})
+	return b.runBind(ctx, l, j, app, wechatID, admin, thread)
+}
+
+// resumeUnbind finishes an unbind job and tells the requester (a person's
+// unbind) or the grant's owner (the worker's) by DM.
+func (b *Bot) resumeUnbind(ctx context.Context, l Lang, j Job) error {
+	var err error
+	if j.State == JobOpen {
+		var unknown bool
+		if j, unknown, err = b.runUnbind(ctx, j); unknown || err != nil {
+			return err
+		}
+	}
+	rctx, cancel := recording(ctx)
+	defer cancel()
+	var tell error
+	switch {
+	case j.Actor == "" && j.Outcome == OutcomeUnbound:
+		tell = b.tell(rctx, j.Requester, l.T("expired.dm", j.WechatMasked, b.appName(j.AppID), b.rebindHint(j.AppID)))
+	case j.Actor != "":
+		al := b.userLang(rctx, j.Actor)
+		text := al.T("job.resumed") + "\n" + al.T("unbind.ok", j.WechatMasked, b.appName(j.AppID))
+		if j.Outcome == OutcomeFailed {
+			text = al.T("job.resumed") + "\n" + al.T("unbind.failed", j.WechatMasked, b.appName(j.AppID), errDetail(storedError(j)))
+		}
+		tell = b.tell(rctx, j.Actor, text)
+	}
+	return errors.Join(tell, b.o.Store.JobAnswered(rctx, j.ID, b.o.Owner))
+}

@@ -1,0 +1,27 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// FirstSeen records key (a Slack envelope's event, trigger or envelope id) as
+// handled at at, and reports whether it is new: of several replicas handed
+// the same envelope, exactly one is told true. Empty keys are always new.
+func (s *Store) FirstSeen(ctx context.Context, key string, at time.Time) (bool, error) {
+	if key == "" {
+		return true, nil
+	}
+	n, err := execCount(ctx, s.db, "record a seen envelope",
+		`INSERT INTO seen (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, unixNano(at))
+	return n == 1, err
+}
+
+// ForgetSeen drops keys seen before before; Slack redelivers for minutes, not hours.
+func (s *Store) ForgetSeen(ctx context.Context, before time.Time) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM seen WHERE at < ?`, unixNano(before)); err != nil {
+		return fmt.Errorf("forget seen envelopes: %w", err)
+	}
+	return nil
+}
