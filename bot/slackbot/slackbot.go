@@ -40,6 +40,11 @@ type Config struct {
 	Log      *slog.Logger
 	// Observe, if set, is told the type of every envelope as it is acked. For metrics.
 	Observe func(envelopeType string)
+	// Seen, if set, records an envelope's key (event or trigger id) and says
+	// whether it is new across every replica of the bot (the store answers),
+	// so a redelivery that lands on another replica is handled once. Without
+	// it, redeliveries are recognized within this process only.
+	Seen func(ctx context.Context, key string) (bool, error)
 }
 
 // Adapter is the Slack side of the bot.
@@ -200,7 +205,7 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 			return
 		}
 		conv := &slashConversation{a: a, cmd: cmd}
-		a.spawn(ctx, cmd.UserID, func(ctx context.Context) error {
+		a.spawn(ctx, cmd.UserID, "slash:"+cmd.TriggerID, func(ctx context.Context) error {
 			return a.handler.Handle(ctx, bot.Request{UserID: cmd.UserID, ChannelID: cmd.ChannelID, Text: cmd.Text}, conv)
 		})
 	case socketmode.EventTypeInteractive:
@@ -212,7 +217,7 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 		act := cb.ActionCallback.BlockActions[0]
 		click := bot.Click{UserID: cb.User.ID, Action: act.ActionID, Value: act.Value}
 		conv := &clickConversation{a: a, responseURL: cb.ResponseURL}
-		a.spawn(ctx, cb.User.ID, func(ctx context.Context) error { return a.handler.Click(ctx, click, conv) })
+		a.spawn(ctx, cb.User.ID, "click:"+cb.TriggerID, func(ctx context.Context) error { return a.handler.Click(ctx, click, conv) })
 	case socketmode.EventTypeEventsAPI:
 		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
 		if !ok {
@@ -229,13 +234,14 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 		}
 		req := bot.Request{UserID: m.User, ChannelID: m.Channel, Text: a.stripMention(m.Text)}
 		conv := &mentionConversation{a: a, channel: m.Channel, user: m.User, threadTS: thread}
-		a.spawn(ctx, m.User, func(ctx context.Context) error { return a.handler.Handle(ctx, req, conv) })
+		a.spawn(ctx, m.User, "event:"+cb.EventID, func(ctx context.Context) error { return a.handler.Handle(ctx, req, conv) })
 	}
 }
 
-// spawn runs work in the bounded pool, after the envelope was acked. A panic
-// in work is logged (without the request's text) and the bot keeps serving.
-func (a *Adapter) spawn(ctx context.Context, user string, work func(context.Context) error) {
+// spawn runs work in the bounded pool, after the envelope was acked, unless
+// another replica has already taken key. A panic in work is logged (without
+// the request's text) and the bot keeps serving.
+func (a *Adapter) spawn(ctx context.Context, user, key string, work func(context.Context) error) {
 	a.inflight.Add(1)
 	go func() {
 		defer a.inflight.Done()
@@ -250,6 +256,15 @@ func (a *Adapter) spawn(ctx context.Context, user string, work func(context.Cont
 				a.log.Error("command panicked", "user", user, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			}
 		}()
+		if a.cfg.Seen != nil && !strings.HasSuffix(key, ":") {
+			first, err := a.cfg.Seen(ctx, key)
+			if err != nil { // better answered twice than never
+				a.log.Warn("slack: could not check for a redelivery across replicas; handling it", "error", err)
+			} else if !first {
+				a.log.Info("slack: redelivered envelope already handled by a replica", "user", user)
+				return
+			}
+		}
 		if err := work(ctx); err != nil {
 			a.log.Warn("command finished with errors", "user", user, "error", err)
 		}

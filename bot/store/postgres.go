@@ -48,6 +48,42 @@ func openPostgres(ctx context.Context, dsn string, key []byte) (*Store, error) {
 	return s, nil
 }
 
+// Describe names the database at dsn for messages and logs: a SQLite path as
+// it is, a PostgreSQL URL without its password.
+func Describe(dsn string) string {
+	if !IsPostgres(dsn) {
+		return dsn
+	}
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	return pgName(&cfg.Config)
+}
+
+// CheckPostgres checks, without writing, that the PostgreSQL database at dsn
+// answers and is empty or a bindtester store this release can use; its
+// errors are Open's.
+func CheckPostgres(ctx context.Context, dsn string) error {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return errors.New("the PostgreSQL URL cannot be parsed; it looks like postgres://user:password@host:5432/dbname?sslmode=disable")
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	name := pgName(&cfg.Config)
+	sqlDB := stdlib.OpenDB(*cfg)
+	defer sqlDB.Close()
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return pgOpenError(&cfg.Config, name, err)
+	}
+	if _, err := (postgresEngine{}).version(ctx, db{DB: sqlDB, pg: true}); err != nil {
+		return fmt.Errorf("store %s: %w", name, err)
+	}
+	return nil
+}
+
 // pgName is how messages name the database: user@host:port/dbname, never the password.
 func pgName(c *pgconn.Config) string {
 	return fmt.Sprintf("postgres://%s@%s/%s", c.User, net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))), c.Database)

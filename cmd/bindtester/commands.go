@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bindtester/bindtester/bot"
@@ -32,12 +33,16 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 		return err
 	}
 	defer st.Close()
+	if err := st.LockSoleReplica(); err != nil { // SQLite: one bot per file; PostgreSQL: any number
+		return fmt.Errorf("BINDTESTER_DB: %w", err)
+	}
 	wx, err := newWeChat(s, log, st)
 	if err != nil {
 		return err
 	}
 	adapter := slackbot.New(slackbot.Config{BotToken: s.SlackBotToken, AppToken: s.SlackAppToken, APIURL: s.SlackAPIURL,
-		Workers: s.Workers, Grace: s.Grace, Log: log, Observe: func(t string) { m.envelopes.WithLabelValues(t).Inc() }})
+		Workers: s.Workers, Grace: s.Grace, Log: log, Observe: func(t string) { m.envelopes.WithLabelValues(t).Inc() },
+		Seen: seenOnce(st)})
 	if s.OpsAddr != "" {
 		healthy := func(ctx context.Context) error {
 			if !adapter.Connected() {
@@ -51,17 +56,48 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	}
 	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log, Store: meteredStore{Store: st, events: m.events}, Messenger: adapter,
 		Groups:  bot.NewGroupCache(slackbot.GroupMembers{API: adapter.API()}, 5*time.Minute),
-		Locales: &slackbot.Locales{API: adapter.API()}})
+		Locales: &slackbot.Locales{API: adapter.API()}, Lease: s.Lease, Timeout: s.jobTimeout()})
 	announce(log, s)
 	stopWorker := startWorker(ctx, b, s.Sweep)
 	defer stopWorker() // before the store closes
 	return adapter.Run(ctx, b)
 }
 
+// seenOnce tells the Slack adapter whether an envelope is new across every
+// replica on st, forgetting envelopes after a day (Slack redelivers for minutes).
+func seenOnce(st *store.Store) func(ctx context.Context, key string) (bool, error) {
+	var pruned atomic.Int64
+	return func(ctx context.Context, key string) (bool, error) {
+		now := time.Now()
+		if last := pruned.Load(); now.UnixNano()-last > int64(10*time.Minute) && pruned.CompareAndSwap(last, now.UnixNano()) {
+			if err := st.ForgetSeen(ctx, now.Add(-24*time.Hour)); err != nil {
+				return false, err
+			}
+		}
+		return st.FirstSeen(ctx, key, now)
+	}
+}
+
 // openStore opens the database with the configured key, or the key file beside
 // it. A new key file is made only for a new database: a database that already
-// holds data with its key file gone cannot be read with a new key.
+// holds data with its key file gone cannot be read with a new key. PostgreSQL
+// has no file to put a key beside: its key is BINDTESTER_STORE_KEY, the same
+// for every replica.
 func openStore(ctx context.Context, path string, key []byte) (*store.Store, error) {
+	if store.IsPostgres(path) {
+		if key == nil {
+			return nil, errors.New("BINDTESTER_STORE_KEY: is not set, and a PostgreSQL store needs it: every replica must seal and find WeChat IDs with the same key; " +
+				"generate one with: head -c 32 /dev/urandom | base64 (and keep it: without it the store's WeChat IDs and tokens cannot be read)")
+		}
+		st, err := store.Open(ctx, path, key)
+		if errors.Is(err, store.ErrWrongKey) {
+			return nil, fmt.Errorf("BINDTESTER_STORE_KEY: %w", err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("BINDTESTER_DB: %w", err)
+		}
+		return st, nil
+	}
 	if dir := filepath.Dir(path); !isDir(dir) {
 		return nil, fmt.Errorf("BINDTESTER_DB: the folder %s of %s does not exist: create it, or point BINDTESTER_DB elsewhere", dir, path)
 	}
@@ -195,10 +231,10 @@ func runConsole(ctx context.Context, args []string, getenv func(string) string, 
 		if wx, err = newWeChat(s, log, st); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "Console: real WeChat (%s) at %s, as %s in %s, database %s. Type help, or quit.\n", s.Creds, s.WeChatAPIBase, *user, *channel, s.DBPath)
+		fmt.Fprintf(stdout, "Console: real WeChat (%s) at %s, as %s in %s, database %s. Type help, or quit.\n", s.Creds, s.WeChatAPIBase, *user, *channel, store.Describe(s.DBPath))
 	}
 	c := &console.Console{UserID: *user, ChannelID: *channel, Locale: *lang, Out: stdout}
-	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log, Store: st, Messenger: c})
+	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log, Store: st, Messenger: c, Lease: s.Lease, Timeout: s.jobTimeout()})
 	c.Handler = b
 	stopWorker := startWorker(ctx, b, s.Sweep)
 	defer stopWorker() // before the store closes
@@ -209,6 +245,15 @@ func checkConfig(getenv func(string) string, stdout io.Writer) error {
 	s, p := loadSettings(getenv)
 	missing(&p, s, "needed by run; console works without it")
 	switch fi, err := os.Stat(s.DBPath); {
+	case store.IsPostgres(s.DBPath):
+		if s.StoreKey == nil {
+			p.add("BINDTESTER_STORE_KEY", "is not set, and a PostgreSQL store needs it (the same key on every replica); generate one with: head -c 32 /dev/urandom | base64")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := store.CheckPostgres(ctx, s.DBPath); err != nil {
+			p.add("BINDTESTER_DB", "%v", err)
+		}
 	case err == nil && fi.Size() > 0:
 		if err := store.CheckFile(context.Background(), s.DBPath); err != nil {
 			p.add("BINDTESTER_DB", "%v", err)
@@ -219,7 +264,7 @@ func checkConfig(getenv func(string) string, stdout io.Writer) error {
 	if err := p.err(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "Settings OK. WeChat credentials: %s. Database: %s. Mini Programs:\n", s.Creds, s.DBPath)
+	fmt.Fprintf(stdout, "Settings OK. WeChat credentials: %s. Database: %s. Mini Programs:\n", s.Creds, store.Describe(s.DBPath))
 	for _, a := range s.Policy.Apps {
 		a.WithDefaults()
 		who := fmt.Sprintf("%d binder and %d requester entries", len(a.Binders), len(a.Requesters))

@@ -86,6 +86,9 @@ func TestRotatedRefreshTokenSurvivesRestart(t *testing.T) {
 	}
 	bind := func(t *testing.T, e map[string]string, wechatID string) {
 		t.Helper()
+		// The access token is shared in the store; once it expires, the next
+		// command must get a new one with the refresh token the last one kept.
+		fake.ExpireTokens(testAppID)
 		out, errOut, err := cli(t, e, "bind", "--admin", testAppID, wechatID)
 		if err != nil || !strings.Contains(out, "Done:") {
 			t.Fatalf("bind %s = %v\nstdout:\n%s\nstderr:\n%s", wechatID, err, out, errOut)
@@ -101,6 +104,7 @@ func TestRotatedRefreshTokenSurvivesRestart(t *testing.T) {
 		bind(t, e, "tester_two")
 	})
 	t.Run("and so does the console", func(t *testing.T) {
+		fake.ExpireTokens(testAppID)
 		out, errOut := consoleRun(t, []string{"--user", "U0ADMIN"}, e, testAppID+" tester_three", "quit")
 		if !strings.Contains(out, "Done:") {
 			t.Fatalf("console bind:\n%s\nstderr:\n%s", out, errOut)

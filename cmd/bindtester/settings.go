@@ -41,7 +41,8 @@ type settings struct {
 	Lang       bot.Lang
 	Workers    int
 	Grace      time.Duration
-	DBPath     string        // SQLite database: audit, grants, approvals
+	DBPath     string        // the store: a SQLite file, or a postgres:// URL
+	Lease      time.Duration // how long a job is its process's own before another may resume it
 	DBSet      bool          // BINDTESTER_DB was given (the console sandbox ignores it, and says so)
 	StoreKey   []byte        // BINDTESTER_STORE_KEY; nil means the key file beside the database
 	Sweep      time.Duration // how often the worker looks for expired grants and approvals
@@ -63,6 +64,12 @@ func (s settings) withCreds(mode credentialMode, secret string) settings {
 	}
 	s.Policy = &bot.Policy{Admins: s.Policy.Admins, Apps: apps}
 	return s
+}
+
+// jobTimeout is how long one request's WeChat part may take: 30s, or less
+// when jobs are leased for less, so a job ends before its lease does.
+func (s settings) jobTimeout() time.Duration {
+	return min(30*time.Second, s.Lease*2/3)
 }
 
 // problems collects every settings problem, each naming the variable and the fix.
@@ -111,6 +118,7 @@ func loadSettings(getenv func(string) string) (settings, problems) {
 	s.Grace = duration(&p, getenv, "BINDTESTER_SHUTDOWN_GRACE", 20*time.Second)
 	s.Workers = number(&p, getenv, "BINDTESTER_WORKERS", 8)
 	s.Sweep = duration(&p, getenv, "BINDTESTER_SWEEP_INTERVAL", time.Minute)
+	s.Lease = duration(&p, getenv, "BINDTESTER_JOB_LEASE", 45*time.Second)
 	s.OpsAddr = getenv("BINDTESTER_OPS_ADDR")
 	if _, _, err := net.SplitHostPort(s.OpsAddr); s.OpsAddr != "" && err != nil {
 		p.add("BINDTESTER_OPS_ADDR", "%q is not host:port, like 127.0.0.1:9090 or :9090", s.OpsAddr)

@@ -13,10 +13,12 @@ import (
 	"github.com/bindtester/bindtester/wechat/wechattest"
 )
 
-// newWeChat builds the WeChat client for the configured credential mode. As a
-// third-party platform it keeps the authorizer_refresh_tokens WeChat rotates
-// in st, so a restart does not fall back to the spent one in the settings;
-// only that mode needs st.
+// newWeChat builds the WeChat client for the configured credential mode. With
+// a store, the tokens it fetches are shared through st by every process on
+// that database (one fetch per app, however many replicas). As a third-party
+// platform it keeps the authorizer_refresh_tokens WeChat rotates in st, so a
+// restart does not fall back to the spent one in the settings; only that mode
+// needs st.
 func newWeChat(s settings, log *slog.Logger, st *store.Store) (*wechat.Client, error) {
 	t := wechat.NewTransport(wechat.Config{BaseURL: s.WeChatAPIBase, Timeout: s.WeChatTimeout, Logger: log, Observe: s.observeWeChat})
 	var tokens wechat.TokenSource
@@ -29,10 +31,10 @@ func newWeChat(s settings, log *slog.Logger, st *store.Store) (*wechat.Client, e
 				secrets[a.ID] = s.getenv(a.SecretEnv)
 			}
 		}
-		tokens = wechat.NewTokenCache(wechat.StableTokens{T: t, Secret: func(appid string) (string, bool) {
+		tokens = wechat.NewTokenCache(shared(st, wechat.StableTokens{T: t, Secret: func(appid string) (string, bool) {
 			v, ok := secrets[appid]
 			return v, ok && v != ""
-		}}, 0)
+		}}), 0)
 	case credsComponent:
 		refresh := map[string]string{}
 		for _, a := range s.Policy.Apps {
@@ -48,8 +50,8 @@ func newWeChat(s settings, log *slog.Logger, st *store.Store) (*wechat.Client, e
 		if st == nil {
 			return nil, errors.New("third-party platform credentials need the store, to keep rotated authorizer_refresh_tokens")
 		}
-		tokens = wechat.NewTokenCache(wechat.NewComponentTokens(t, s.Component.AppID, s.Component.Secret, ticket,
-			st.RefreshTokens(refresh)), 0)
+		tokens = wechat.NewTokenCache(shared(st, wechat.NewComponentTokens(t, s.Component.AppID, s.Component.Secret, ticket,
+			st.RefreshTokens(refresh), wechat.ShareComponentToken(st.Tokens()))), 0)
 	case credsService:
 		tokens = wechat.NewTokenCache(wechat.TokenService{T: t, URL: s.TokenService}, 0)
 	case credsStatic:
@@ -58,6 +60,14 @@ func newWeChat(s settings, log *slog.Logger, st *store.Store) (*wechat.Client, e
 		return nil, fmt.Errorf("no WeChat credentials configured")
 	}
 	return wechat.NewClient(t, tokens), nil
+}
+
+// shared puts f's tokens in st for every process on it, when there is a store.
+func shared(st *store.Store, f wechat.Fetcher) wechat.Fetcher {
+	if st == nil {
+		return f
+	}
+	return wechat.SharedTokens{Fetcher: f, Store: st.Tokens(), Prefix: "app:"}
 }
 
 // sandbox is an in-process fake WeChat for the console when no credentials are set.
