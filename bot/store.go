@@ -299,9 +299,14 @@ type Jobs interface {
 
 // Claims make one-time work happen once across replicas.
 type Claims interface {
-	// ClaimWarning marks grant id warned at at, unless it already was: false then.
-	ClaimWarning(ctx context.Context, id int64, at time.Time) (bool, error)
-	// UnclaimWarning undoes ClaimWarning when the warning could not be sent.
+	// ClaimWarning gives the caller the right to send grant id's end-of-access
+	// warning until until, unless it was sent or another holds a live claim:
+	// false then. A claim whose holder died runs out, and the warning is sent
+	// by whoever sweeps next.
+	ClaimWarning(ctx context.Context, id int64, now, until time.Time) (bool, error)
+	// WarningSent records that the warning was sent at at: never again.
+	WarningSent(ctx context.Context, id int64, at time.Time) error
+	// UnclaimWarning gives the claim up when the warning could not be sent.
 	UnclaimWarning(ctx context.Context, id int64) error
 }
 

@@ -87,18 +87,19 @@ func (b *Bot) warnGrants(ctx context.Context, now time.Time) error {
 	}
 	var errs []error
 	for _, g := range soon {
-		claimed, err := b.o.Store.ClaimWarning(ctx, g.ID, now)
+		claimed, err := b.o.Store.ClaimWarning(ctx, g.ID, now, b.lease(now))
 		if err != nil || !claimed {
 			errs = append(errs, err)
 			continue
 		}
-		if g.ExpiresAt.Sub(g.CreatedAt) <= warnAhead { // short grants: the requester knows when they end
-			continue
+		if g.ExpiresAt.Sub(g.CreatedAt) > warnAhead { // short grants: the requester knows when they end
+			l := b.userLang(ctx, g.Requester)
+			if err := b.tell(ctx, g.Requester, l.T("expiry.warning", g.WechatMasked, b.appName(g.AppID), slackTime(g.ExpiresAt), b.rebindHint(g.AppID))); err != nil {
+				errs = append(errs, err, b.o.Store.UnclaimWarning(ctx, g.ID)) // the next sweep tries again
+				continue
+			}
 		}
-		l := b.userLang(ctx, g.Requester)
-		if err := b.tell(ctx, g.Requester, l.T("expiry.warning", g.WechatMasked, b.appName(g.AppID), slackTime(g.ExpiresAt), b.rebindHint(g.AppID))); err != nil {
-			errs = append(errs, err, b.o.Store.UnclaimWarning(ctx, g.ID)) // the next sweep tries again
-		}
+		errs = append(errs, b.o.Store.WarningSent(ctx, g.ID, now))
 	}
 	return errors.Join(errs...)
 }

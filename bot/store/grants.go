@@ -134,7 +134,7 @@ func (s *Store) DueGrants(ctx context.Context, now time.Time) ([]bot.Grant, erro
 // WarnGrants lists active, not yet warned grants with now < expiry <= before.
 func (s *Store) WarnGrants(ctx context.Context, now, before time.Time) ([]bot.Grant, error) {
 	return s.grants(ctx, "list grants to warn",
-		"state = 'active' AND warned_at = 0 AND expires_at > ? AND expires_at <= ?", unixNano(now), unixNano(before))
+		"state = 'active' AND warned_at = 0 AND warn_claim_until <= ? AND expires_at > ? AND expires_at <= ?", unixNano(now), unixNano(now), unixNano(before))
 }
 
 // grants lists the grants matching where, soonest to expire first.
@@ -142,20 +142,28 @@ func (s *Store) grants(ctx context.Context, what, where string, args ...any) ([]
 	return queryAll(ctx, s.db, what, scanGrant, `SELECT `+grantCols+` FROM grants WHERE `+where+` ORDER BY expires_at, id`, args...)
 }
 
-// ClaimWarning marks grant id warned at at, unless it already was: only
-// one process sends each warning.
-func (s *Store) ClaimWarning(ctx context.Context, id int64, at time.Time) (bool, error) {
-	if at.IsZero() {
-		return false, fmt.Errorf("mark grant %d warned: no time", id)
+// ClaimWarning claims grant id's warning until until, unless it was sent or
+// another process holds a live claim: a compare-and-set, so one process sends it.
+func (s *Store) ClaimWarning(ctx context.Context, id int64, now, until time.Time) (bool, error) {
+	if now.IsZero() || until.IsZero() {
+		return false, fmt.Errorf("claim the warning of grant %d: no time", id)
 	}
-	n, err := execCount(ctx, s.db, fmt.Sprintf("mark grant %d warned", id),
-		`UPDATE grants SET warned_at = ? WHERE id = ? AND warned_at = 0`, unixNano(at), id)
+	n, err := execCount(ctx, s.db, fmt.Sprintf("claim the warning of grant %d", id),
+		`UPDATE grants SET warn_claim_until = ? WHERE id = ? AND warned_at = 0 AND warn_claim_until <= ?`, unixNano(until), id, unixNano(now))
 	return n == 1, err
 }
 
-// UnclaimWarning undoes ClaimWarning, so the next sweep tries again.
+// WarningSent records that grant id's warning was sent at at.
+func (s *Store) WarningSent(ctx context.Context, id int64, at time.Time) error {
+	if at.IsZero() {
+		return fmt.Errorf("mark grant %d warned: no time", id)
+	}
+	return execOne(ctx, s.db, fmt.Sprintf("mark grant %d warned", id), `UPDATE grants SET warned_at = ?, warn_claim_until = 0 WHERE id = ?`, unixNano(at), id)
+}
+
+// UnclaimWarning gives up a claim, so the next sweep tries again.
 func (s *Store) UnclaimWarning(ctx context.Context, id int64) error {
-	return execOne(ctx, s.db, fmt.Sprintf("unmark grant %d warned", id), `UPDATE grants SET warned_at = 0 WHERE id = ?`, id)
+	return execOne(ctx, s.db, fmt.Sprintf("unclaim the warning of grant %d", id), `UPDATE grants SET warn_claim_until = 0 WHERE id = ?`, id)
 }
 
 // EndGrant marks grant id unbound by by ("" for the worker) at at; it

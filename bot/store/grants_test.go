@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,7 +123,7 @@ func TestSaveGrantExtends(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				s.ClaimWarning(ctx, first.ID, t0.Add(23*time.Hour))
+				s.WarningSent(ctx, first.ID, t0.Add(23*time.Hour))
 				unbindFailed(ctx, s.db, first.ID, "system busy", t0.Add(25*time.Hour))
 
 				tc.second.AppID, tc.second.CreatedAt = "wxapp", t0.Add(time.Hour)
@@ -300,7 +301,7 @@ func TestWarnGrants(t *testing.T) {
 			"warned":  30 * time.Minute,
 			"ended":   30 * time.Minute,
 		})
-		if _, err := s.ClaimWarning(ctx, ids["warned"], now); err != nil {
+		if err := s.WarningSent(ctx, ids["warned"], now); err != nil {
 			t.Fatal(err)
 		}
 		s.EndGrant(ctx, ids["ended"], "U1", now)
@@ -314,11 +315,25 @@ func TestWarnGrants(t *testing.T) {
 		if g, _ := s.Grant(ctx, ids["warned"]); !g.WarnedAt.Equal(now) {
 			t.Errorf("WarnedAt = %v, want %v", g.WarnedAt, now)
 		}
-		if _, err := s.ClaimWarning(ctx, ids["edge"], time.Time{}); err == nil {
-			t.Error("ClaimWarning accepted a zero time")
+		if err := s.WarningSent(ctx, ids["edge"], time.Time{}); err == nil {
+			t.Error("WarningSent accepted a zero time")
 		}
-		if again, err := s.ClaimWarning(ctx, ids["warned"], now.Add(time.Minute)); err != nil || again {
-			t.Errorf("second ClaimWarning = %v, %v; want false: each warning is sent once", again, err)
+		if again, err := s.ClaimWarning(ctx, ids["warned"], now.Add(time.Minute), now.Add(time.Hour)); err != nil || again {
+			t.Errorf("ClaimWarning of a sent warning = %v, %v; want false: each warning is sent once", again, err)
+		}
+		// A live claim keeps others off; one whose holder died runs out.
+		edge := ids["edge"]
+		if ok, err := s.ClaimWarning(ctx, edge, now, now.Add(time.Minute)); err != nil || !ok {
+			t.Fatalf("first claim = %v, %v", ok, err)
+		}
+		if ok, _ := s.ClaimWarning(ctx, edge, now.Add(30*time.Second), now.Add(time.Hour)); ok {
+			t.Error("a second process claimed a warning under a live claim")
+		}
+		if got, _ := s.WarnGrants(ctx, now.Add(30*time.Second), now.Add(25*time.Hour)); slices.ContainsFunc(got, func(g bot.Grant) bool { return g.ID == edge }) {
+			t.Error("WarnGrants lists a warning under a live claim")
+		}
+		if ok, err := s.ClaimWarning(ctx, edge, now.Add(2*time.Minute), now.Add(time.Hour)); err != nil || !ok {
+			t.Errorf("claim after the first ran out = %v, %v; want true", ok, err)
 		}
 	})
 }

@@ -111,6 +111,7 @@ CREATE TABLE refresh_tokens (
 	// 4: durable WeChat jobs, envelopes seen, shared tokens. See jobsSchema.
 	strictSQL(jobsSchema) + `
 ALTER TABLE grants ADD COLUMN unbind_job INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE grants ADD COLUMN warn_claim_until INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE approvals ADD COLUMN job_id INTEGER NOT NULL DEFAULT 0;
 `,
 }

@@ -253,7 +253,8 @@ CREATE TABLE grants (
 	attempts         $INT  NOT NULL DEFAULT 0,
 	next_attempt     $INT  NOT NULL DEFAULT 0,
 	last_error       TEXT  NOT NULL DEFAULT '',
-	unbind_job       $INT  NOT NULL DEFAULT 0
+	unbind_job       $INT  NOT NULL DEFAULT 0,
+	warn_claim_until $INT  NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX grants_active ON grants (app_id, wechat_hash) WHERE state = 'active';
 CREATE INDEX grants_expiry ON grants (state, expires_at);
