@@ -35,36 +35,58 @@ type env struct {
 	cancel context.CancelFunc
 }
 
-// options changes what start builds: the app's policy, the bot's clock, and
-// the handler the adapter runs (the bot, unless wrap says otherwise).
+// options changes what start builds: the app's policy, the bot's clock, the
+// handler the adapter runs (the bot, unless wrap says otherwise), the store
+// and the fakes.
 type options struct {
 	app  func(*bot.App)
 	now  func() time.Time
 	wrap func(*bot.Bot) slackbot.Handler
+	// dsn is what the store opens (a postgres:// URL, or a SQLite path);
+	// default a fresh SQLite file.
+	dsn string
+	// replicaOf, if set, makes this env another replica beside it: its own
+	// adapter (a Socket Mode connection more), bot and store, on the same fake
+	// Slack and fake WeChat, whose setup and cleanup stay with replicaOf.
+	replicaOf *env
 }
 
 // start runs the real bot against a fake Slack and a fake WeChat.
 func start(t testing.TB) *env { return startWith(t, options{}) }
 
-// startWith runs the real adapter, bot and SQLite store against a fake Slack and a fake WeChat.
+// startWith runs the real adapter, bot and store (SQLite unless o.dsn says
+// otherwise) against a fake Slack and a fake WeChat.
 func startWith(t testing.TB, o options) *env {
 	t.Helper()
-	sl := slackfake.NewServer(botToken, appToken)
-	wx := wechattest.NewServer()
-	t.Cleanup(wx.Close)
-	t.Cleanup(sl.Close)
-	wx.AddApp(appID, "app-secret")
-	sl.SetUserGroup("S0QATEAM", nil)
-	tr := wechat.NewTransport(wechat.Config{BaseURL: wx.URL, Backoff: time.Millisecond})
-	client := wechat.NewClient(tr, wechat.NewTokenCache(wechat.StableTokens{T: tr, Secret: func(string) (string, bool) { return "app-secret", true }}, 0))
-
-	st, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "bindtester.db"), bytes.Repeat([]byte{7}, store.KeySize))
+	var sl *slackfake.Server
+	var wx *wechattest.Server
+	if o.replicaOf != nil {
+		sl, wx = o.replicaOf.slack, o.replicaOf.wechat
+	} else {
+		sl = slackfake.NewServer(botToken, appToken)
+		wx = wechattest.NewServer()
+		t.Cleanup(wx.Close)
+		t.Cleanup(sl.Close)
+		wx.AddApp(appID, "app-secret")
+		sl.SetUserGroup("S0QATEAM", nil)
+	}
+	live := len(sl.LiveConnections())
+	dsn := o.dsn
+	if dsn == "" {
+		dsn = filepath.Join(t.TempDir(), "bindtester.db")
+	}
+	st, err := store.Open(context.Background(), dsn, bytes.Repeat([]byte{7}, store.KeySize))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() }) // runs after Run has returned (cleanups run last-in first-out)
-
-	adapter := slackbot.New(slackbot.Config{BotToken: botToken, AppToken: appToken, APIURL: sl.URL, Grace: 5 * time.Second})
+	// Wired as bindtester run wires it: tokens shared through the store,
+	// redeliveries recognized across replicas.
+	tr := wechat.NewTransport(wechat.Config{BaseURL: wx.URL, Backoff: time.Millisecond})
+	client := wechat.NewClient(tr, wechat.NewTokenCache(wechat.SharedTokens{Store: st.Tokens(), Prefix: "app:",
+		Fetcher: wechat.StableTokens{T: tr, Secret: func(string) (string, bool) { return "app-secret", true }}}, 0))
+	adapter := slackbot.New(slackbot.Config{BotToken: botToken, AppToken: appToken, APIURL: sl.URL, Grace: 5 * time.Second,
+		Seen: func(ctx context.Context, key string) (bool, error) { return st.FirstSeen(ctx, key, time.Now()) }})
 	app := bot.App{ID: appID, Name: "Shop", Aliases: []string{"shop"}, Binders: []string{binder, "S0QATEAM"}, Slots: 15}
 	if o.app != nil {
 		o.app(&app)
@@ -88,7 +110,7 @@ func startWith(t testing.TB, o options) *env {
 			t.Error("Run did not return after cancel")
 		}
 	})
-	if !sl.WaitConnections(1, 5*time.Second) {
+	if !sl.WaitLiveConnections(live+1, 5*time.Second) {
 		t.Fatal("bot never connected")
 	}
 	return e
