@@ -31,6 +31,9 @@ func scanJob(row scanner) (bot.Job, error) {
 
 // insertJob writes an open job with attempts counted so far, returning its id.
 func insertJob(ctx context.Context, q querier, j bot.Job, hash string, sealed []byte, attempts int) (int64, error) {
+	if sealed == nil { // an unbind by userstr alone: no WeChat ID, but the column is NOT NULL
+		sealed = []byte{}
+	}
 	var id int64
 	err := q.QueryRowContext(ctx, `INSERT INTO jobs
 		(kind, state, app_id, wechat_hash, wechat_sealed, wechat_masked, userstr, requester, actor, channel,

@@ -34,7 +34,7 @@ func openPostgres(ctx context.Context, dsn string, key []byte) (*Store, error) {
 	sqlDB.SetMaxOpenConns(16)
 	sqlDB.SetMaxIdleConns(16)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db{DB: sqlDB, pg: true}, name: name, seal: seal, eng: postgresEngine{}}
+	s := &Store{db: db{DB: sqlDB, pg: true}, name: name, seal: seal, eng: postgresEngine{}, tokenSlots: make(chan struct{}, tokenLockSlots)}
 	pctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout+5*time.Second)
 	defer cancel()
 	if err := sqlDB.PingContext(pctx); err != nil {

@@ -35,6 +35,9 @@ type Store struct {
 	name string // what errors call the database: the file path, or host/dbname
 	seal *sealer
 	eng  engine
+
+	tokenLocks keyLocks      // SQLite: the token locks of every TokenStore (see Tokens)
+	tokenSlots chan struct{} // PostgreSQL: outer token locks held at once (see Tokens)
 }
 
 // engine is what differs between SQLite and PostgreSQL.

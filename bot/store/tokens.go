@@ -14,13 +14,16 @@ import (
 // (wechat.TokenStore): on PostgreSQL each key's refresh is serialized by an
 // advisory lock held by the refresher's transaction, so it is freed if the
 // refresher dies; on SQLite, which one bot process serves, by a lock in the
-// process. Tokens are sealed like WeChat IDs.
+// process (the Store's, so every TokenStore it gives shares them). Tokens are
+// sealed like WeChat IDs.
 func (s *Store) Tokens() wechat.TokenStore { return &tokenStore{s: s} }
 
-type tokenStore struct {
-	s     *Store
+type tokenStore struct{ s *Store }
+
+// keyLocks are a SQLite store's token locks, one per key: a 1-slot semaphore.
+type keyLocks struct {
 	mu    sync.Mutex
-	locks map[string]chan struct{} // SQLite: one per key, a 1-slot semaphore
+	locks map[string]chan struct{}
 }
 
 // tokenAD binds a sealed token to its key.
@@ -29,6 +32,19 @@ func tokenAD(key string) string { return "bindtester store: access token " + key
 // WithTokenLock runs fn holding key's lock, with the stored token (see wechat.TokenStore).
 func (ts *tokenStore) WithTokenLock(ctx context.Context, key string, fn func(context.Context, wechat.Token) (wechat.Token, error)) (wechat.Token, error) {
 	if ts.s.db.pg {
+		// Each held lock keeps a pooled connection busy, and fn may take
+		// another key's lock inside (the component token under an app's), so
+		// outer locks take one of a few slots and nested ones none: the pool
+		// can never be used up by locks waiting for connections.
+		if ctx.Value(holdingTokenLock{}) == nil {
+			select {
+			case ts.s.tokenSlots <- struct{}{}:
+				defer func() { <-ts.s.tokenSlots }()
+			case <-ctx.Done():
+				return wechat.Token{}, fmt.Errorf("lock token %s: %w", key, ctx.Err())
+			}
+			ctx = context.WithValue(ctx, holdingTokenLock{}, true)
+		}
 		var out wechat.Token
 		err := ts.s.inTx(ctx, "token "+key, func(t tx) error {
 			if _, err := t.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(?, 0))`, "bindtester token "+key); err != nil {
@@ -48,17 +64,26 @@ func (ts *tokenStore) WithTokenLock(ctx context.Context, key string, fn func(con
 	return ts.update(ctx, ts.s.db, key, fn)
 }
 
+// holdingTokenLock marks the context of a function holding a token lock.
+type holdingTokenLock struct{}
+
+// tokenLockSlots is how many outer token locks one process holds at once on
+// PostgreSQL; with their nested ones they use at most twice as many of the
+// pool's connections.
+const tokenLockSlots = 4
+
 func (ts *tokenStore) lockLocal(ctx context.Context, key string) (func(), error) {
-	ts.mu.Lock()
-	if ts.locks == nil {
-		ts.locks = map[string]chan struct{}{}
+	k := &ts.s.tokenLocks
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]chan struct{}{}
 	}
-	l := ts.locks[key]
+	l := k.locks[key]
 	if l == nil {
 		l = make(chan struct{}, 1)
-		ts.locks[key] = l
+		k.locks[key] = l
 	}
-	ts.mu.Unlock()
+	k.mu.Unlock()
 	select {
 	case l <- struct{}{}:
 		return func() { <-l }, nil
