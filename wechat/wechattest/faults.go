@@ -8,6 +8,7 @@ import (
 
 // Faults apply to a path before normal handling, in this order: Hold, then latency, then the
 // queue of FailNext / FailNextHTTP answers. Every call still counts in Calls and Requests.
+// HoldAnswers applies after handling: the call is carried out, only its answer waits.
 
 // fault is one queued answer for a path.
 type fault struct {
@@ -79,6 +80,30 @@ func (s *Server) Hold(path string) (release func()) {
 		defer s.mu.Unlock()
 		if s.holds[path] == h {
 			delete(s.holds, path)
+		}
+	}
+}
+
+// HoldAnswers makes calls to path be carried out at once — a bind_tester binds, an
+// unbind_tester unbinds — and their answers withheld until release is called: WeChat acted,
+// but the caller has not heard. A call whose client goes away first (it timed out, or its
+// process died) gets no answer at all, and what it did stays done: a lost answer. Calls
+// arriving after release are answered normally. release may be called more than once; while
+// an answer hold is pending, HoldAnswers for the same path returns a release for that hold.
+func (s *Server) HoldAnswers(path string) (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.answerHolds[path]
+	if h == nil {
+		h = &hold{ch: make(chan struct{})}
+		s.answerHolds[path] = h
+	}
+	return func() {
+		h.once.Do(func() { close(h.ch) })
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.answerHolds[path] == h {
+			delete(s.answerHolds, path)
 		}
 	}
 }

@@ -46,6 +46,8 @@ type Server struct {
 	calls    map[string]int
 	fetches  int
 	requests []Request
+
+	answerHolds map[string]*hold // HoldAnswers
 }
 
 // Request is one HTTP request the server received, recorded before any fault or check applies.
@@ -70,6 +72,7 @@ func NewServer() *Server {
 		holds:    map[string]*hold{},
 		calls:    map[string]int{},
 	}
+	s.answerHolds = map[string]*hold{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(fmt.Sprintf("wechattest: listen on 127.0.0.1: %v", err))
@@ -160,13 +163,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		Method: r.Method, Path: path, Query: r.URL.Query(),
 		Body: body, ContentType: r.Header.Get("Content-Type"),
 	})
-	h, d := s.holds[path], s.latency[path]
+	h, d, ah := s.holds[path], s.latency[path], s.answerHolds[path]
 	s.mu.Unlock()
 
 	if !s.wait(r, h, d) {
 		panic(http.ErrAbortHandler) // client gone or server closing: drop the connection
 	}
-	s.handle(r, path, body).write(w)
+	rp := s.handle(r, path, body)
+	if ah != nil && !s.wait(r, ah, 0) {
+		panic(http.ErrAbortHandler) // carried out, but the answer is lost
+	}
+	rp.write(w)
 }
 
 func (s *Server) handle(r *http.Request, path string, body []byte) reply {
