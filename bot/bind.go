@@ -21,7 +21,7 @@ func (b *Bot) resolveApp(ctx context.Context, l Lang, req Request, key string, c
 		msg = "app.unknown_appid"
 	}
 	b.o.Log.Info("unknown app", "user", req.UserID, "app", key)
-	return nil, conv.Private(ctx, l.T(msg, Escape(key), b.help(ctx, l, req)))
+	return nil, conv.Private(ctx, l.T(msg, Echo(key), b.help(ctx, l, req)))
 }
 
 // record writes an audit event, stamping the time.

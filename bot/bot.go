@@ -230,7 +230,7 @@ func (b *Bot) Handle(ctx context.Context, req Request, conv Conversation) error 
 		b.o.Log.Info("usage error", "user", req.UserID, "problem", ue.Key)
 		text := l.T(ue.Key) // usage.testers and usage.unbind quote nothing
 		if ue.Arg != "" {
-			text = l.T(ue.Key, Escape(ue.Arg))
+			text = l.T(ue.Key, Echo(ue.Arg))
 		}
 		return conv.Private(ctx, text+"\n"+l.T("usage.see_help"))
 	}
@@ -288,7 +288,10 @@ func (b *Bot) help(ctx context.Context, l Lang, req Request) string {
 // appLabel shows an app as "*Name* (`alias`, `wx…`)".
 func appLabel(a *App) string {
 	keys := append(append([]string{}, a.Aliases...), a.ID)
-	return "*" + Escape(a.Name) + "* (`" + Escape(strings.Join(keys, "`, `")) + "`)"
+	for i, k := range keys {
+		keys[i] = Escape(k)
+	}
+	return "*" + Escape(a.Name) + "* (`" + strings.Join(keys, "`, `") + "`)"
 }
 
 // admins names whom to ask, as Slack mentions.

@@ -215,7 +215,7 @@ func (b *Bot) auditCommand(ctx context.Context, l Lang, req Request, cmd Command
 	if more {
 		next := "audit"
 		if cmd.App != "" {
-			next += " " + Escape(cmd.App)
+			next += " " + Echo(cmd.App)
 		}
 		if cmd.User != "" {
 			next += " " + cmd.User

@@ -205,7 +205,7 @@ func TestHandleUsageErrors(t *testing.T) {
 		{name: "appid too short", text: "wx0123 " + tester,
 			want: []string{"`wx0123` is not a valid appid"}},
 		{name: "WeChat ID with a dot", text: "shop bad.id",
-			want: []string{"`bad.id` is not a valid WeChat ID", "6–20 characters", "starts with a letter"}},
+			want: []string{"`bad[.]id` is not a valid WeChat ID", "6–20 characters", "starts with a letter"}},
 		{name: "WeChat ID too short", text: appShop + " abc",
 			want: []string{"`abc` is not a valid WeChat ID"}},
 		{name: "phone number", text: "shop 13800138000",
@@ -223,7 +223,7 @@ func TestHandleUsageErrors(t *testing.T) {
 		{name: "not an app", text: "12345 " + tester,
 			want: []string{"`12345` is not an appid or an app name"}},
 		{name: "Chinese", text: "shop bad.id", locale: "zh-CN",
-			want: []string{"`bad.id` 不是有效的微信号", "/bindtester help"}},
+			want: []string{"`bad[.]id` 不是有效的微信号", "/bindtester help"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -253,7 +253,7 @@ func TestHandleEscapesUserInput(t *testing.T) {
 		{name: "user mention as app", text: "<@U123> " + tester, want: []string{"`&lt;@U123&gt;`"}},
 		{name: "pings as extra words", text: "shop " + tester + " <!channel> <@U123>", want: []string{"`&lt;!channel&gt; &lt;@U123&gt;`"}},
 		{name: "pings after help", text: "help <!here|here> <@U123>", want: []string{"&lt;!here|here&gt; &lt;@U123&gt;"}},
-		{name: "link as appid", text: "wx<https://evil.example|click> " + tester, want: []string{"`wx&lt;https://evil.example|click&gt;`"}},
+		{name: "link as appid", text: "wx<https://evil.example|click> " + tester, want: []string{"`wx&lt;https[:]//evil[.]example|click&gt;`"}},
 		{name: "ampersand", text: "shop a&b<c>", want: []string{"`a&amp;b&lt;c&gt;`"}},
 		{name: "markup as app name, admin", user: "UADMIN", text: "<!channel>x " + tester, want: []string{"&lt;!channel&gt;x"}},
 	} {

@@ -1,6 +1,12 @@
 package bot
 
-import "strings"
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
 
 // MaskWechatID hides all but the first and last two characters: "ab***yz".
 func MaskWechatID(id string) string {
@@ -11,13 +17,51 @@ func MaskWechatID(id string) string {
 	return string(r[:2]) + "***" + string(r[len(r)-2:])
 }
 
-var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+// slackEscaper makes text literal in Slack's mrkdwn: &, < and > are escaped
+// (no <!channel>, <@U…> or <link|label> can be smuggled in), the formatting
+// marks are replaced by look-alikes that format nothing (mrkdwn has no escape
+// character: *bold*, _italic_, ~strike~ and `code` spans, including the
+// bot's own code spans around it, stay as typed), and line breaks become
+// spaces, so no "> quote" can start a line.
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;",
+	"*", "∗", "_", "ˍ", "~", "∼", "`", "ˋ", "\r\n", " ", "\n", " ", "\r", " ")
 
-// Escape makes text safe to put in a Slack message: no <!channel>, <@U…> or links
-// can be smuggled in through user input.
-func Escape(s string) string { return slackEscaper.Replace(s) }
+// linkish finds what Slack would turn into a link by itself: URLs and domain names.
+var linkish = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*://[^\s]+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b`)
+
+// Escape makes text that did not come from the bot's own templates — a WeChat
+// errmsg, an app's name or alias, a typed argument — literal in a Slack
+// message: no markup, no mention, no link (URLs and domains are defanged,
+// https[:]//x[.]example), and control and invisible characters (U+202E,
+// U+200B, …) shown as visible escapes (\u202E) rather than obeyed.
+func Escape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r != '\n' && r != '\r' && (unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || r == utf8.RuneError) {
+			fmt.Fprintf(&b, "\\u%04X", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	s = linkish.ReplaceAllStringFunc(b.String(), func(l string) string {
+		return strings.ReplaceAll(strings.ReplaceAll(l, "://", "[:]//"), ".", "[.]")
+	})
+	return slackEscaper.Replace(s)
+}
+
+// echoLimit is how much of a typed argument an answer quotes back.
+const echoLimit = 40
+
+// Echo is Escape for quoting what someone typed: cut to a short length first.
+func Echo(s string) string {
+	if r := []rune(s); len(r) > echoLimit {
+		s = string(r[:echoLimit]) + "…"
+	}
+	return Escape(s)
+}
 
 var slackUnescaper = strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">")
 
-// Unescape undoes Escape, for adapters that show plain text (the console).
+// Unescape undoes Escape's HTML escapes, for adapters that show plain text
+// (the console); the look-alikes and visible escapes stay.
 func Unescape(s string) string { return slackUnescaper.Replace(s) }

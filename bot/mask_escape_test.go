@@ -1,8 +1,10 @@
 package bot_test
 
 import (
+	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/bindtester/bindtester/bot"
 )
@@ -37,42 +39,62 @@ var escapeCases = []struct{ in, escaped string }{
 	{"<!channel>", "&lt;!channel&gt;"},
 	{"<@U123>", "&lt;@U123&gt;"},
 	{"<!subteam^S123>", "&lt;!subteam^S123&gt;"},
-	{"<https://evil.example|click>", "&lt;https://evil.example|click&gt;"},
+	{"<https://evil.example|click>", "&lt;https[:]//evil[.]example|click&gt;"},
 	{"a & b", "a &amp; b"},
 	{"&lt;", "&amp;lt;"}, // already-escaped text is escaped again, so it shows as typed
 	{"&amp;&gt;", "&amp;amp;&amp;gt;"},
 	{"微信 <b>", "微信 &lt;b&gt;"},
+	// mrkdwn marks format nothing; links and domains are defanged
+	{"*bold* _it_ ~strike~ `code`", "\u2217bold\u2217 \u02cdit\u02cd \u223cstrike\u223c \u02cbcode\u02cb"},
+	{"see https://x.example or shop.example.com", "see https[:]//x[.]example or shop[.]example[.]com"},
+	{"ok. Then", "ok. Then"},
+	// control and invisible characters are shown, not obeyed
+	{"abc\u202edef", `abc\u202Edef`},
+	{"a\u200bb\u2060c\ufeffd", `a\u200Bb\u2060c\uFEFFd`},
+	{"bell\a", `bell\u0007`},
+	{"one\ntwo", "one two"},
 }
 
-func TestEscapeUnescape(t *testing.T) {
+func TestEscape(t *testing.T) {
 	for _, c := range escapeCases {
-		got := bot.Escape(c.in)
-		if got != c.escaped {
+		if got := bot.Escape(c.in); got != c.escaped {
 			t.Errorf("Escape(%q) = %q, want %q", c.in, got, c.escaped)
-		}
-		if strings.ContainsAny(got, "<>") {
-			t.Errorf("Escape(%q) = %q still has < or >", c.in, got)
-		}
-		if back := bot.Unescape(got); back != c.in {
-			t.Errorf("Unescape(Escape(%q)) = %q", c.in, back)
 		}
 	}
 }
 
-func FuzzEscapeRoundTrip(f *testing.F) {
+func TestEchoCutsLongInput(t *testing.T) {
+	long := strings.Repeat("ab", 100)
+	if got := bot.Echo(long); len([]rune(got)) != 41 || !strings.HasSuffix(got, "…") {
+		t.Errorf("Echo(200 chars) = %q (%d runes), want 40 and …", got, len([]rune(got)))
+	}
+}
+
+var liveLink = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*://\S`)
+
+// FuzzEscape: whatever comes in, nothing in what goes out is Slack markup.
+func FuzzEscape(f *testing.F) {
 	for _, c := range escapeCases {
 		f.Add(c.in)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		e := bot.Escape(s)
-		if strings.ContainsAny(e, "<>") {
-			t.Fatalf("Escape(%q) = %q has < or >", s, e)
+		if strings.ContainsAny(e, "<>*_~`\n\r") {
+			t.Fatalf("Escape(%q) = %q has markup", s, e)
 		}
 		if strings.Count(e, "&") != strings.Count(e, "&amp;")+strings.Count(e, "&lt;")+strings.Count(e, "&gt;") {
 			t.Fatalf("Escape(%q) = %q has a bare &", s, e)
 		}
-		if back := bot.Unescape(e); back != s {
-			t.Fatalf("Unescape(Escape(%q)) = %q", s, back)
+		if liveLink.MatchString(e) {
+			t.Fatalf("Escape(%q) = %q has a live link", s, e)
+		}
+		for _, r := range e {
+			if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+				t.Fatalf("Escape(%q) = %q has an invisible or control character %U", s, e, r)
+			}
+		}
+		if back := bot.Unescape(e); strings.ContainsAny(s, "<>&") && !strings.ContainsAny(back, "<>&") {
+			t.Fatalf("Unescape(Escape(%q)) = %q lost the escaped characters", s, back)
 		}
 	})
 }

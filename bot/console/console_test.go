@@ -111,7 +111,7 @@ func TestConsoleRun(t *testing.T) {
 		{
 			name:  "prefix and spaces are stripped",
 			input: "  /bindtester demo my_id  \n/bindtester\nhelp\n",
-			want:  []string{"[only you] echo: demo my_id\n", "[only you] echo: \n", "[only you] echo: help\n"},
+			want:  []string{"[only you] echo: demo my\u02cdid\n", "[only you] echo: \n", "[only you] echo: help\n"},
 			texts: []string{"demo my_id", "", "help"},
 		},
 		{
