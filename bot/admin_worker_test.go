@@ -114,7 +114,8 @@ func TestSweepRetriesFailedUnbind(t *testing.T) {
 		calls   int  // unbind_tester calls of the failed attempt
 		unknown bool // the outcome is unknown: the job stays open
 	}{
-		{name: "errcode -1, one attempt", maxTry: 1, fail: func(f *fixture) { f.fake.FailNext(unbindPath, 1, -1) }, errcode: -1, calls: 1},
+		{name: "errcode 48001", maxTry: 1, fail: func(f *fixture) { f.fake.FailNext(unbindPath, 1, 48001) }, errcode: 48001, calls: 1},
+		{name: "errcode -1: it may have been carried out", maxTry: 1, fail: func(f *fixture) { f.fake.FailNext(unbindPath, 1, -1) }, calls: 1, unknown: true},
 		{name: "HTTP 500 on every retry", fail: func(f *fixture) { f.fake.FailNextHTTP(unbindPath, 3, 500, "text/plain", "oops") }, calls: 3, unknown: true},
 	} {
 		t.Run(c.name, func(t *testing.T) {

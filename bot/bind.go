@@ -71,6 +71,11 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 	case d.NeedsApproval:
 		return b.askApproval(ctx, l, req, app, cmd.WechatID, dur, conv)
 	}
+	if g, err := b.o.Store.FindGrant(ctx, app.ID, cmd.WechatID); err == nil && g.UnbindJob != 0 {
+		// Its expiry (or someone's unbind) is under way: binding now could
+		// cross it at WeChat. It takes a moment; then asking again works.
+		return conv.Private(ctx, l.T("bind.being_unbound", masked, Escape(app.Name)))
+	}
 	ev.Kind = EventAllowed
 	if err := b.record(ctx, ev); err != nil {
 		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))

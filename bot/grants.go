@@ -70,6 +70,8 @@ func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv
 	rctx, cancel := recording(ctx)
 	defer cancel()
 	switch {
+	case errors.Is(err, ErrLeaseLost): // another process finishes it and tells them
+		return conv.Private(rctx, l.T("unbind.busy", masked, Escape(app.Name)))
 	case unknown:
 		_, short := b.explain(l, app, masked, err)
 		return errors.Join(err, conv.Private(rctx, l.T("job.unknown_dm", short)))

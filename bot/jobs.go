@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -23,9 +24,15 @@ import (
 // call). Refusals with an errcode, and requests that never left (no
 // connection, no token), are known failures.
 func outcomeUnknown(err error, path string) bool {
-	var we *wechat.Error
-	if err == nil || errors.As(err, &we) {
+	if err == nil {
 		return false
+	}
+	if errors.Is(err, wechat.ErrMaybeApplied) {
+		return true // an earlier attempt's answer was lost
+	}
+	var we *wechat.Error
+	if errors.As(err, &we) {
+		return we.Code == -1 // "system busy": it may have been carried out all the same
 	}
 	var nc wechat.ErrNoCredentials
 	if errors.As(err, &nc) {
@@ -38,9 +45,29 @@ func outcomeUnknown(err error, path string) bool {
 	return true // cancelled, or anything else mid-call
 }
 
+// maxUnknownAttempts is how often a job whose outcome stays unknown is tried
+// (its waits double from one lease to an hour: some hours in all) before the
+// bot gives up asking.
+const maxUnknownAttempts = 10
+
+// errGaveUp is the failure of a job given up after maxUnknownAttempts.
+var errGaveUp = errors.New("WeChat never said whether it was done; gave up asking")
+
 // lease is how long a job is a process's own: long enough for one WeChat call
 // with its retries, short enough that a dead process's jobs resume soon.
 func (b *Bot) lease(now time.Time) time.Time { return now.Add(b.o.Lease) }
+
+// renew extends j's lease from now before a phase of work; false (and
+// nothing more to do here) when another process has taken the job over.
+func (b *Bot) renew(ctx context.Context, j Job) bool {
+	rctx, cancel := recording(ctx)
+	defer cancel()
+	err := b.o.Store.RenewJob(rctx, j.ID, b.o.Owner, b.lease(b.o.Now()))
+	if err != nil {
+		b.o.Log.Warn("job lease not renewed; leaving the job to whoever holds it", "job", j.ID, "error", err)
+	}
+	return err == nil
+}
 
 // retryUnknown is when an open job is tried again after attempt n left its
 // outcome unknown: one lease, doubling, at most an hour.
@@ -57,24 +84,31 @@ func recording(ctx context.Context) (context.Context, context.CancelFunc) {
 // runBind calls WeChat for bind job j, records the outcome and answers in thread.
 func (b *Bot) runBind(ctx context.Context, l Lang, j Job, app *App, wechatID string, admin bool, thread Thread) error {
 	log := b.o.Log.With("job", j.ID, "user", j.Requester, "app", app.ID, "wechatid", j.WechatMasked)
+	if !b.renew(ctx, j) {
+		return nil
+	}
 	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
 	res, err := b.o.WeChat.BindTester(wctx, app.ID, wechatID)
 	cancel()
 	rctx, rcancel := recording(ctx)
 	defer rcancel()
 	now := b.o.Now()
+	if outcomeUnknown(err, bindPath) && j.Attempts >= maxUnknownAttempts {
+		log.Warn("bind outcome still unknown; giving up", "attempts", j.Attempts, "error", err)
+		err = fmt.Errorf("%w (asked %d times)", errGaveUp, j.Attempts)
+	}
 	if outcomeUnknown(err, bindPath) {
 		next := b.retryUnknown(now, j.Attempts)
 		log.Warn("bind outcome unknown; will ask WeChat again", "next", next, "error", err)
 		if rerr := b.o.Store.RetryJob(rctx, j.ID, b.o.Owner, errDetail(err), next); rerr != nil {
 			return errors.Join(err, rerr) // another process has it, or the store is down: the job resumes either way
 		}
-		summary := thread.Update(rctx, l.T("summary.checking", j.Requester, j.WechatMasked, Escape(app.Name)))
-		if j.Resumed() {
-			return summary // the thread already says it is being checked, or will hear the outcome
+		var reply error
+		if !j.Resumed() { // a resumed job's thread already says it is being checked, or will hear the outcome
+			_, short := b.explain(l, app, j.WechatMasked, err)
+			reply = thread.Reply(rctx, l.T("job.unknown", short))
 		}
-		_, short := b.explain(l, app, j.WechatMasked, err)
-		return errors.Join(thread.Reply(rctx, l.T("job.unknown", short)), summary)
+		return errors.Join(reply, thread.Update(rctx, l.T("summary.checking", j.Requester, j.WechatMasked, Escape(app.Name))))
 	}
 	r := b.bindResult(ctx, j, app, wechatID, res, err, now)
 	done, g, ferr := b.o.Store.FinishJob(rctx, j.ID, b.o.Owner, r, now)
@@ -104,7 +138,11 @@ func (b *Bot) bindResult(ctx context.Context, j Job, app *App, wechatID string, 
 	}
 	if err != nil {
 		ev.Kind, ev.ErrCode, ev.Detail = EventFailed, errCode(err), ev.Detail+errDetail(err)
-		return JobResult{Outcome: OutcomeFailed, ErrCode: ev.ErrCode, Detail: errDetail(err), Event: ev}
+		outcome := OutcomeFailed
+		if errors.Is(err, errGaveUp) {
+			outcome = OutcomeGaveUp
+		}
+		return JobResult{Outcome: outcome, ErrCode: ev.ErrCode, Detail: errDetail(err), Event: ev}
 	}
 	ev.Kind, ev.UserStr = EventBound, res.UserStr
 	// An 85004 for an ID the bot holds an intent for is the bot's own bind
@@ -148,8 +186,14 @@ func (b *Bot) addedOutside(ctx context.Context, j Job, appid, wechatID string) b
 // answerBind tells the requester how bind job j ended, in thread, and
 // updates the status message. Only then is the job over.
 func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, err error, admin bool, thread Thread, resumed bool) error {
-	ctx, cancel := recording(ctx)
-	defer cancel()
+	if !b.renew(ctx, j) {
+		return nil
+	}
+	// Each Slack post gets its own detached time: WeChat already acted, so the
+	// answer goes out even during shutdown, and one slow step does not take
+	// the others' time (the QR code's fetch has the request's own).
+	wctx := ctx
+	ctx = context.WithoutCancel(ctx)
 	masked := j.WechatMasked
 	var errs []error
 	prefix := ""
@@ -157,16 +201,21 @@ func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, 
 		prefix = l.T("job.resumed") + "\n"
 	}
 	switch j.Outcome {
-	case OutcomeFailed:
+	case OutcomeFailed, OutcomeGaveUp:
 		if err == nil {
 			err = storedError(j)
 		}
+		if j.Outcome == OutcomeGaveUp {
+			err = errGaveUp
+		}
 		reply, short := b.explain(l, app, masked, err)
 		if j.ErrCode == 85002 {
-			reply += "\n" + b.slotReport(ctx, l, app, admin)
+			reply += "\n" + b.slotReport(wctx, l, app, admin)
 		}
-		errs = append(errs, thread.Reply(ctx, prefix+reply),
-			thread.Update(ctx, l.T("summary.failed", j.Requester, masked, Escape(app.Name), short)))
+		errs = append(errs, b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, prefix+reply) }),
+			b.post(ctx, func(ctx context.Context) error {
+				return thread.Update(ctx, l.T("summary.failed", j.Requester, masked, Escape(app.Name), short))
+			}))
 	default:
 		var text string
 		switch j.Outcome {
@@ -188,30 +237,43 @@ func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, 
 				text += "\n" + l.T("bind.until", slackTime(g.ExpiresAt), shortName(app), g.ID)
 			}
 		}
-		errs = append(errs, b.sendQR(ctx, l, app, masked, prefix+text, thread),
-			thread.Update(ctx, l.T("summary.ok", j.Requester, masked, Escape(app.Name))))
+		errs = append(errs, b.sendQR(wctx, ctx, l, app, masked, prefix+text, thread),
+			b.post(ctx, func(ctx context.Context) error {
+				return thread.Update(ctx, l.T("summary.ok", j.Requester, masked, Escape(app.Name)))
+			}))
 	}
-	errs = append(errs, b.o.Store.JobAnswered(ctx, j.ID, b.o.Owner))
+	errs = append(errs, b.post(ctx, func(ctx context.Context) error { return b.o.Store.JobAnswered(ctx, j.ID, b.o.Owner) }))
 	return errors.Join(errs...)
 }
 
-// sendQR posts text with the trial version's QR code, or says how to open it without.
-func (b *Bot) sendQR(ctx context.Context, l Lang, app *App, masked, text string, thread Thread) error {
-	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
+// post runs one step of an answer with its own bounded, detached time.
+func (b *Bot) post(ctx context.Context, step func(context.Context) error) error {
+	ctx, cancel := recording(ctx)
 	defer cancel()
-	qr, err := b.o.WeChat.TrialQRCode(wctx, app.ID, app.QRPath)
+	return step(ctx)
+}
+
+// sendQR posts text with the trial version's QR code, or says how to open it
+// without. The code is fetched in the request's time (wctx), the posts in
+// their own (ctx, detached).
+func (b *Bot) sendQR(wctx, ctx context.Context, l Lang, app *App, masked, text string, thread Thread) error {
+	qctx, cancel := context.WithTimeout(wctx, b.o.Timeout)
+	qr, err := b.o.WeChat.TrialQRCode(qctx, app.ID, app.QRPath)
+	cancel()
 	if err != nil {
 		b.o.Log.Warn("no trial QR code", "app", app.ID, "error", err)
-		return thread.Reply(ctx, text+"\n"+l.T("bind.open_no_qr", masked))
+		return b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, text+"\n"+l.T("bind.open_no_qr", masked)) })
 	}
-	if err := thread.Reply(ctx, text+"\n"+l.T("bind.open_qr", masked)); err != nil {
+	if err := b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, text+"\n"+l.T("bind.open_qr", masked)) }); err != nil {
 		return err
 	}
-	err = thread.Attach(ctx, File{Name: app.ID + "-trial.jpg", Title: l.T("bind.qr_title", app.Name), Data: qr.Image})
-	if errors.Is(err, ErrCannotAttach) {
-		err = thread.Reply(ctx, l.T("bind.qr_elsewhere"))
-	}
-	return err
+	return b.post(ctx, func(ctx context.Context) error {
+		err := thread.Attach(ctx, File{Name: app.ID + "-trial.jpg", Title: l.T("bind.qr_title", app.Name), Data: qr.Image})
+		if errors.Is(err, ErrCannotAttach) {
+			err = thread.Reply(ctx, l.T("bind.qr_elsewhere"))
+		}
+		return err
+	})
 }
 
 // storedError is the failure a finished job recorded, for answering it later.
@@ -231,6 +293,9 @@ func (b *Bot) runUnbind(ctx context.Context, j Job) (done Job, unknown bool, err
 		if who.WechatID, err = b.o.Store.JobWechatID(ctx, j.ID); err != nil {
 			return Job{}, false, err
 		}
+	}
+	if !b.renew(ctx, j) {
+		return j, false, ErrLeaseLost // another process holds it and will finish it
 	}
 	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
 	err = nil
@@ -305,6 +370,7 @@ func (b *Bot) resumeJobs(ctx context.Context, now time.Time) error {
 		if ctx.Err() != nil {
 			break
 		}
+		now := b.o.Now() // each claim's lease from its own start: earlier jobs took time
 		j, ok, err := b.o.Store.ClaimJob(ctx, j.ID, b.o.Owner, now, b.lease(now))
 		if err != nil || !ok {
 			errs = append(errs, err)

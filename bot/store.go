@@ -124,25 +124,18 @@ type GrantFilter struct {
 // ErrNotFound is returned for a grant or approval that does not exist.
 var ErrNotFound = errors.New("not found")
 
-// Grants keeps the bot's time-bound grants.
+// Grants keeps the bot's time-bound grants. They are made and ended only
+// through jobs (Jobs.FinishJob), never directly.
 type Grants interface {
-	// SaveGrant records a bind: it creates the active grant for (g.AppID,
-	// wechatID), or, when one exists, extends it to g.ExpiresAt (never shortens
-	// it) and keeps its userstr unless g.UserStr is set. It returns the stored grant.
-	SaveGrant(ctx context.Context, g Grant, wechatID string) (Grant, error)
 	// FindGrant finds the active grant for wechatID on appid.
 	FindGrant(ctx context.Context, appid, wechatID string) (Grant, error)
 	Grant(ctx context.Context, id int64) (Grant, error)
-	// GrantWechatID unseals the WeChat ID of a grant, to unbind it when it has no userstr.
-	GrantWechatID(ctx context.Context, id int64) (string, error)
 	// ActiveGrants lists active grants, soonest to expire first.
 	ActiveGrants(ctx context.Context, f GrantFilter) ([]Grant, error)
 	// DueGrants lists active grants expired at now, not being unbound, whose next unbind attempt is due.
 	DueGrants(ctx context.Context, now time.Time) ([]Grant, error)
 	// WarnGrants lists active, not yet warned grants expiring between now and before.
 	WarnGrants(ctx context.Context, now, before time.Time) ([]Grant, error)
-	// EndGrant marks a grant unbound; it reports false if it had already ended.
-	EndGrant(ctx context.Context, id int64, by string, at time.Time) (bool, error)
 }
 
 // ApprovalState is where an approval request is.
@@ -179,8 +172,6 @@ type Approval struct {
 type Approvals interface {
 	CreateApproval(ctx context.Context, a Approval, wechatID string) (Approval, error)
 	Approval(ctx context.Context, id int64) (Approval, error)
-	// ApprovalWechatID unseals the WeChat ID to bind once approved.
-	ApprovalWechatID(ctx context.Context, id int64) (string, error)
 	SetPrompts(ctx context.Context, id int64, prompts []MessageRef) error
 	// Decide moves a pending approval to state, atomically: decided is false (and
 	// a holds the earlier decision) when someone decided it first. Approving
@@ -216,6 +207,13 @@ const (
 	OutcomeOutside JobOutcome = "outside" // was an experiencer added outside the bot
 	OutcomeFailed  JobOutcome = "failed"  // WeChat refused, or the job was given up
 	OutcomeUnbound JobOutcome = "unbound" // unbound
+	// OutcomeSuperseded: an expiry unbind whose grant was extended (asked for
+	// again) while it ran: the grant stays, and nothing is announced.
+	OutcomeSuperseded JobOutcome = "superseded"
+	// OutcomeGaveUp: asked again and again, WeChat never said whether it made
+	// the change; the bot stops asking. A bind given up still counts as the
+	// bot's intent, so its tester is never called "added outside this bot".
+	OutcomeGaveUp JobOutcome = "gave_up"
 )
 
 // Job is one WeChat change the bot is making: the intent is written, with
@@ -287,13 +285,19 @@ type Jobs interface {
 	// DueJobs lists unanswered jobs whose lease has run out and whose next attempt is due.
 	DueJobs(ctx context.Context, now time.Time, limit int) ([]Job, error)
 	// FinishJob records the outcome of owner's open job with its effects, atomically.
-	// It fails with ErrLeaseLost if owner no longer holds the job.
+	// It fails with ErrLeaseLost if owner no longer holds the job. The worker's
+	// unbind (no actor) of a grant extended since the job began ends nothing:
+	// its outcome becomes OutcomeSuperseded, and no event is recorded.
 	FinishJob(ctx context.Context, id int64, owner string, r JobResult, at time.Time) (Job, Grant, error)
+	// RenewJob extends owner's lease on job id to until, before each phase of
+	// work; ErrLeaseLost if another process has claimed it meanwhile.
+	RenewJob(ctx context.Context, id int64, owner string, until time.Time) error
 	// RetryJob leaves owner's job open, its outcome unknown, to be tried again at next.
 	RetryJob(ctx context.Context, id int64, owner, detail string, next time.Time) error
 	// JobAnswered records that the requester has been told; the job is over.
 	JobAnswered(ctx context.Context, id int64, owner string) error
-	// OpenBindJob reports whether an open bind job other than except exists for wechatID on appid.
+	// OpenBindJob reports whether a bind job other than except is open (or was
+	// given up, its outcome never known) for wechatID on appid.
 	OpenBindJob(ctx context.Context, appid, wechatID string, except int64) (bool, error)
 }
 

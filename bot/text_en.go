@@ -28,14 +28,15 @@ var textEN = map[string]string{
 	"admins.none":        "the people who run this bot",
 
 	// the request in the channel
-	"parent.working":   "<@%s> asked to bind `%s` as an experiencer of *%s* (`%s`) — working…",
-	"summary.ok":       "✅ <@%s>: `%s` is an experiencer of *%s*.",
-	"summary.failed":   "❌ <@%s>: could not bind `%s` to *%s*: %s",
-	"summary.checking": "⏳ <@%s>: binding `%s` to *%s* — WeChat's answer was lost; checking again…",
-	"job.unknown":      "I could not tell whether WeChat did it (%s). It may well have worked, so I will ask WeChat again shortly and tell you here — no need to ask again.",
-	"job.unknown_dm":   "I could not tell whether WeChat did it (%s). It may well have worked, so I will ask WeChat again shortly and tell you by DM — no need to ask again.",
-	"job.resumed":      "I was interrupted while doing this (the bot restarted, or WeChat's answer was lost), so I asked WeChat again. Here is what happened:",
-	"unbind.busy":      "`%s` is being removed from *%s* right now; you will hear when it is done.",
+	"parent.working":     "<@%s> asked to bind `%s` as an experiencer of *%s* (`%s`) — working…",
+	"summary.ok":         "✅ <@%s>: `%s` is an experiencer of *%s*.",
+	"summary.failed":     "❌ <@%s>: could not bind `%s` to *%s*: %s",
+	"summary.checking":   "⏳ <@%s>: binding `%s` to *%s* — WeChat's answer was lost; checking again…",
+	"job.unknown":        "I could not tell whether WeChat did it (%s). It may well have worked, so I will ask WeChat again shortly and tell you here — no need to ask again.",
+	"job.unknown_dm":     "I could not tell whether WeChat did it (%s). It may well have worked, so I will ask WeChat again shortly and tell you by DM — no need to ask again.",
+	"job.resumed":        "I was interrupted while doing this (the bot restarted, or WeChat's answer was lost), so I asked WeChat again. Here is what happened:",
+	"bind.being_unbound": "`%s` is being removed from *%s* right now (its access ended, or someone ended it). Ask again in a minute, once that is done.",
+	"unbind.busy":        "`%s` is being removed from *%s* right now; you will hear when it is done.",
 
 	// outcomes
 	"bind.ok":               "Done: `%s` is now an experiencer of *%s*.",
@@ -66,6 +67,8 @@ var textEN = map[string]string{
 	"err.config.short":      "bot configuration problem",
 	"err.unknown":           "WeChat answered errcode %d: `%s`. I don't know this one; an admin (%s) can look it up in WeChat's documentation.",
 	"err.unknown.short":     "WeChat errcode %d",
+	"err.gave_up":           "I asked WeChat again and again for hours, and it never said whether `%s` was added to *%s*. If the trial version opens for you, it worked; if not, ask again later. %s can check the experiencer list.",
+	"err.gave_up.short":     "WeChat never answered",
 	"err.timeout":           "WeChat did not answer in time.",
 	"err.timeout.short":     "WeChat timed out",
 	"err.unreachable":       "I could not reach WeChat (network problem). Please try again in a few minutes; if it keeps failing, tell an admin (%s).",

@@ -64,6 +64,7 @@ func (b *Bot) expireGrants(ctx context.Context, now time.Time) error {
 		if ctx.Err() != nil {
 			break
 		}
+		now := b.o.Now() // each job's lease from its own start
 		j, err := b.o.Store.CreateJob(ctx, Job{Kind: JobUnbind, AppID: g.AppID, WechatMasked: g.WechatMasked, UserStr: g.UserStr,
 			Requester: g.Requester, Thread: g.Thread, GrantID: g.ID, CreatedAt: now, LeaseOwner: b.o.Owner, LeaseUntil: b.lease(now)}, "")
 		if errors.Is(err, ErrBusy) || errors.Is(err, ErrNotFound) {
@@ -87,6 +88,7 @@ func (b *Bot) warnGrants(ctx context.Context, now time.Time) error {
 	}
 	var errs []error
 	for _, g := range soon {
+		now := b.o.Now()
 		claimed, err := b.o.Store.ClaimWarning(ctx, g.ID, now, b.lease(now))
 		if err != nil || !claimed {
 			errs = append(errs, err)

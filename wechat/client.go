@@ -8,6 +8,7 @@ package wechat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 )
 
@@ -78,9 +79,22 @@ func (c *Client) BindTester(ctx context.Context, appid, wechatid string) (BindRe
 		return BindResult{AlreadyBound: true, Retried: uncertain}, nil
 	}
 	if err != nil {
-		return BindResult{}, err
+		return BindResult{}, maybeApplied(err, uncertain)
 	}
 	return BindResult{UserStr: out.UserStr}, nil
+}
+
+// ErrMaybeApplied marks a failed change (bind, unbind) one of whose earlier
+// attempts may have been carried out by WeChat anyway (its answer was a
+// timeout, a 5xx or -1): whether WeChat has the change is unknown. The
+// error also matches the last attempt's own error (errors.As *Error, …).
+var ErrMaybeApplied = errors.New("an earlier attempt may have been carried out")
+
+func maybeApplied(err error, uncertain bool) error {
+	if !uncertain {
+		return err
+	}
+	return fmt.Errorf("%w; last attempt: %w", ErrMaybeApplied, err)
 }
 
 // Tester names an experiencer to unbind: set exactly one field. UserStr is
@@ -104,7 +118,9 @@ func (c *Client) UnbindTester(ctx context.Context, appid string, who Tester) err
 	default:
 		body = map[string]string{"wechatid": who.WechatID}
 	}
-	return c.call(ctx, appid, request{method: http.MethodPost, path: "/wxa/unbind_tester", body: body})
+	var uncertain bool
+	err := c.call(ctx, appid, request{method: http.MethodPost, path: "/wxa/unbind_tester", body: body, uncertain: &uncertain})
+	return maybeApplied(err, uncertain)
 }
 
 // Experiencers lists appid's current experiencers as userstrs. WeChat never returns

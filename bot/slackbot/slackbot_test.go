@@ -197,7 +197,7 @@ func TestOutcomesAreExplainedInTheThread(t *testing.T) {
 		{"85002 slots full", "late_tester", func(f *wechattest.Server) { f.SetSlotLimit(appID, 1); f.AddExperiencer(appID, "early_tester") }, "no free experiencer slots", false},
 		{"85003 too many apps", "busy_person", func(f *wechattest.Server) { f.SetOutcome("busy_person", 85003) }, "50 Mini Programs", false},
 		{"85004 already bound", "old_tester", func(f *wechattest.Server) { f.AddExperiencer(appID, "old_tester") }, "Nothing to do", true},
-		{"-1 busy", "any_tester", func(f *wechattest.Server) { f.FailNext("/wxa/bind_tester", 3, -1) }, "WeChat is busy", false},
+		{"-1 busy: may have worked, asked again later", "any_tester", func(f *wechattest.Server) { f.FailNext("/wxa/bind_tester", 3, -1) }, "could not tell whether WeChat did it", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -181,6 +181,15 @@ func (s *Store) FinishJob(ctx context.Context, id int64, owner string, r bot.Job
 			}
 			j.GrantID = g.ID
 		}
+		if j.Kind == bot.JobUnbind && j.GrantID != 0 && j.Actor == "" && r.EndGrant {
+			var expires int64
+			if err := t.QueryRowContext(ctx, `SELECT expires_at FROM grants WHERE id = ?`+s.forUpdate(), j.GrantID).Scan(&expires); err != nil {
+				return rowErr(what, err)
+			}
+			if !j.CreatedAt.IsZero() && fromUnixNano(expires).After(j.CreatedAt) { // asked for again meanwhile: the new end stands
+				r = bot.JobResult{Outcome: bot.OutcomeSuperseded, Detail: "the grant was extended while it was being unbound"}
+			}
+		}
 		if j.Kind == bot.JobUnbind && j.GrantID != 0 {
 			switch {
 			case r.EndGrant:
@@ -219,6 +228,16 @@ func (s *Store) FinishJob(ctx context.Context, id int64, owner string, r bot.Job
 	return j, g, err
 }
 
+// RenewJob extends owner's lease on job id to until.
+func (s *Store) RenewJob(ctx context.Context, id int64, owner string, until time.Time) error {
+	n, err := execCount(ctx, s.db, fmt.Sprintf("renew job %d", id), `UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND answered = 0`,
+		unixNano(until), id, owner)
+	if err == nil && n == 0 {
+		err = fmt.Errorf("renew job %d: %w", id, bot.ErrLeaseLost)
+	}
+	return err
+}
+
 // RetryJob leaves owner's open job to be tried again at next, releasing the lease.
 func (s *Store) RetryJob(ctx context.Context, id int64, owner, detail string, next time.Time) error {
 	n, err := execCount(ctx, s.db, fmt.Sprintf("retry job %d", id), `UPDATE jobs SET lease_owner = '', lease_until = 0, next_at = ?, detail = ?
@@ -243,7 +262,7 @@ func (s *Store) JobAnswered(ctx context.Context, id int64, owner string) error {
 func (s *Store) OpenBindJob(ctx context.Context, appid, wechatID string, except int64) (bool, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM jobs
-		WHERE app_id = ? AND wechat_hash = ? AND state = 'open' AND kind = 'bind' AND id <> ?`,
+		WHERE app_id = ? AND wechat_hash = ? AND (state = 'open' OR outcome = 'gave_up') AND kind = 'bind' AND id <> ?`,
 		appid, s.seal.hash(wechatID), except).Scan(&n)
 	if err != nil {
 		return false, fmt.Errorf("look for open binds of %s on %s: %w", bot.MaskWechatID(wechatID), appid, err)

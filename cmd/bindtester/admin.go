@@ -88,7 +88,7 @@ func newAdminCLI(ctx context.Context, name string, args []string, getenv func(st
 		return nil, nil, errors.New("WECHAT_APP_SECRET: no WeChat credentials are set; this command calls WeChat (see .env.example)")
 	}
 	c := &console.Console{UserID: *user, ChannelID: *channel, Out: stdout}
-	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Store: st, Messenger: c,
+	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Store: st, Messenger: c, Lease: s.Lease, Timeout: s.jobTimeout(),
 		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	c.Handler = b
 	return &adminCLI{user: *user, channel: *channel, admin: *admin, bot: b, console: c, audit: st, close: func() { st.Close() }}, rest, nil

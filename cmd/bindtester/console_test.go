@@ -55,7 +55,7 @@ func TestConsoleSandbox(t *testing.T) {
 				"WeChat cannot find `no***er`", "Privacy", // 85001
 				"`<!channel>` is not a valid WeChat ID", // unescaped for the terminal
 				"`wx12` is not a valid appid",
-				"WeChat is busy", "try again", // -1
+				"could not tell whether WeChat did it (WeChat busy)", "ask WeChat again", // -1: it may have worked
 			},
 			notWant: []string{"&lt;", "&gt;", "ne***er", "message 4"},
 		},
@@ -70,7 +70,7 @@ func TestConsoleSandbox(t *testing.T) {
 				"微信找不到 `no***er`",
 				"`<!channel>` 不是有效的微信号",
 				"`wx12` 不是有效的 appid",
-				"微信当前繁忙", "再试",
+				"我无法确定微信是否已经完成（微信繁忙）", "再问一次微信",
 			},
 			notWant: []string{"&lt;", "WeChat cannot find"},
 		},
