@@ -137,7 +137,7 @@ func (slowGroups) Members(ctx context.Context, _ string) ([]string, error) {
 
 // A caller of the group cache whose context ends stops waiting for the shared lookup.
 func TestGroupCacheCallerMayGiveUp(t *testing.T) {
-	c := bot.NewGroupCache(slowGroups{}, time.Minute)
+	c := bot.NewGroupCache(slowGroups{}, time.Minute, 15*time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -114,7 +114,7 @@ func TestHandleAllowed(t *testing.T) {
 
 func TestHandleGroupLookupsAreCached(t *testing.T) {
 	f := newFixture(t)
-	b := f.bot(func(o *bot.Options) { o.Groups = bot.NewGroupCache(f.groups, time.Hour) })
+	b := f.bot(func(o *bot.Options) { o.Groups = bot.NewGroupCache(f.groups, time.Hour, 15*time.Minute) })
 	for i, id := range []string{"carol_one", "carol_two"} {
 		conv, err := handle(t, b, bot.Request{UserID: "UCAROL", ChannelID: "CSHOP", Text: "shop " + id})
 		if err != nil || len(conv.updates) != 1 || !strings.HasPrefix(conv.updates[0], "✅") {
@@ -133,11 +133,60 @@ func TestHandleGroupLookupsAreCached(t *testing.T) {
 	}
 }
 
+// Permissions fail closed: while the lookup keeps failing, the last known
+// members count for a bounded time after their normal expiry, then nobody
+// in the group binds, and the answer says the check could not be made.
+func TestHandleGroupLookupFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	c := bot.NewGroupCache(f.groups, time.Hour, 15*time.Minute)
+	c.Now = func() time.Time { return now }
+	var failures []bool
+	c.OnFailure = func(_ string, stale bool, _ error) { failures = append(failures, stale) }
+	b := f.bot(func(o *bot.Options) { o.Groups = c })
+	bind := func(id string) *recConv {
+		t.Helper()
+		conv, err := handle(t, b, bot.Request{UserID: "UCAROL", ChannelID: "CSHOP", Text: "shop " + id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return conv
+	}
+	if conv := bind("carol_one"); len(conv.updates) != 1 || !strings.HasPrefix(conv.updates[0], "✅") {
+		t.Fatalf("member bind: %v", conv)
+	}
+	// Carol leaves the group during a Slack outage.
+	f.groups.mu.Lock()
+	f.groups.m["SQA"] = nil
+	f.groups.mu.Unlock()
+	f.groups.setFail(errSlackDown)
+
+	now = now.Add(time.Hour + 10*time.Minute) // past the TTL, within the stale allowance
+	if conv := bind("carol_two"); len(conv.updates) != 1 || !strings.HasPrefix(conv.updates[0], "✅") {
+		t.Fatalf("within the stale allowance: %v", conv)
+	}
+	now = now.Add(10 * time.Minute) // past it
+	conv := bind("carol_three")
+	if len(conv.opens) != 0 || len(conv.privates) != 1 {
+		t.Fatalf("past the stale allowance: want a private denial, got %v", conv)
+	}
+	wantContains(t, "denial", conv.privates[0], "could not check your Slack user groups")
+	if f.fake.UserStr(appShop, "carol_three") != "" {
+		t.Error("WeChat bound a tester whose group membership could not be checked")
+	}
+	if len(failures) != 2 || !failures[0] || failures[1] {
+		t.Errorf("failures reported %v, want [stale, not stale]", failures)
+	}
+	if denied := f.eventsOf(t, bot.EventDenied); len(denied) != 1 || denied[0].Detail != "user group lookup failed" {
+		t.Errorf("denied events %+v, want one: user group lookup failed", denied)
+	}
+}
+
 func TestGroupCache(t *testing.T) {
 	ctx := context.Background()
 	t.Run("fresh entries are served from the cache", func(t *testing.T) {
 		src := newMapGroups(map[string][]string{"SQA": {"U1", "U2"}, "SDEV": {"U3"}})
-		c := bot.NewGroupCache(src, time.Hour)
+		c := bot.NewGroupCache(src, time.Hour, 15*time.Minute)
 		for range 3 {
 			for id, want := range map[string]string{"SQA": "U1 U2", "SDEV": "U3"} {
 				got, err := c.Members(ctx, id)
@@ -152,7 +201,7 @@ func TestGroupCache(t *testing.T) {
 	})
 	t.Run("stale entries are refreshed", func(t *testing.T) {
 		src := newMapGroups(map[string][]string{"SQA": {"U1"}})
-		c := bot.NewGroupCache(src, 0) // everything is stale at once
+		c := bot.NewGroupCache(src, 0, 15*time.Minute) // everything is stale at once
 		c.Members(ctx, "SQA")
 		src.mu.Lock()
 		src.m["SQA"] = []string{"U1", "U9"}
@@ -165,9 +214,9 @@ func TestGroupCache(t *testing.T) {
 			t.Errorf("source called %d times, want 2", n)
 		}
 	})
-	t.Run("a failed refresh keeps the last known members", func(t *testing.T) {
+	t.Run("a failed refresh keeps the last known members for a while", func(t *testing.T) {
 		src := newMapGroups(map[string][]string{"SQA": {"U1"}})
-		c := bot.NewGroupCache(src, 0)
+		c := bot.NewGroupCache(src, 0, 15*time.Minute)
 		c.Members(ctx, "SQA")
 		src.setFail(errSlackDown)
 		got, err := c.Members(ctx, "SQA")
@@ -178,7 +227,7 @@ func TestGroupCache(t *testing.T) {
 	t.Run("a failed first lookup is an error", func(t *testing.T) {
 		src := newMapGroups(nil)
 		src.setFail(errSlackDown)
-		c := bot.NewGroupCache(src, time.Hour)
+		c := bot.NewGroupCache(src, time.Hour, 15*time.Minute)
 		if got, err := c.Members(ctx, "SQA"); err == nil {
 			t.Errorf("got %v, want an error", got)
 		}
@@ -470,7 +519,7 @@ func TestNoGroupLookupsWithoutSlack(t *testing.T) {
 func TestGroupCacheSharesColdLookups(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := &blockingGroups{release: make(chan struct{})}
-		c := bot.NewGroupCache(src, time.Hour)
+		c := bot.NewGroupCache(src, time.Hour, 15*time.Minute)
 		var wg sync.WaitGroup
 		for range 20 {
 			wg.Go(func() {

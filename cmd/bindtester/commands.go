@@ -55,12 +55,27 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 		}
 	}
 	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log, Store: meteredStore{Store: st, events: m.events}, Messenger: adapter,
-		Groups:  bot.NewGroupCache(slackbot.GroupMembers{API: adapter.API()}, 5*time.Minute),
+		Groups:  groupCache(slackbot.GroupMembers{API: adapter.API()}, s.GroupStale, log, m),
 		Locales: &slackbot.Locales{API: adapter.API()}, Lease: s.Lease, Timeout: s.jobTimeout()})
 	announce(log, s)
 	stopWorker := startWorker(ctx, b, s.Sweep)
 	defer stopWorker() // before the store closes
 	return adapter.Run(ctx, b)
+}
+
+// groupCache caches user groups for 5 minutes, and while Slack fails, the last
+// known members for stale more; each failure is logged and counted.
+func groupCache(src bot.GroupMembers, stale time.Duration, log *slog.Logger, m *metrics) *bot.GroupCache {
+	c := bot.NewGroupCache(src, 5*time.Minute, stale)
+	c.OnFailure = func(group string, usedStale bool, err error) {
+		outcome := "denied"
+		if usedStale {
+			outcome = "stale"
+		}
+		log.Warn("user group lookup failed", "group", group, "outcome", outcome, "error", err)
+		m.groupFailures.WithLabelValues(outcome).Inc()
+	}
+	return c
 }
 
 // seenOnce tells the Slack adapter whether an envelope is new across every

@@ -19,10 +19,11 @@ import (
 
 // metrics are what the ops endpoint exports to Prometheus.
 type metrics struct {
-	reg       *prometheus.Registry
-	events    *prometheus.CounterVec   // audit events by kind: binds, denials, expiries…
-	envelopes *prometheus.CounterVec   // Socket Mode envelopes acked, by type
-	wechat    *prometheus.HistogramVec // WeChat HTTP attempts by path and result
+	reg           *prometheus.Registry
+	events        *prometheus.CounterVec   // audit events by kind: binds, denials, expiries…
+	envelopes     *prometheus.CounterVec   // Socket Mode envelopes acked, by type
+	wechat        *prometheus.HistogramVec // WeChat HTTP attempts by path and result
+	groupFailures *prometheus.CounterVec   // failed user group lookups: stale (last members used) or denied
 }
 
 func newMetrics() *metrics {
@@ -35,8 +36,10 @@ func newMetrics() *metrics {
 		wechat: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bindtester_wechat_request_duration_seconds",
 			Help: "WeChat HTTP attempts, by API path and result (ok, errcode, timeout, unreachable, http_status, bad_response).", Buckets: prometheus.DefBuckets},
 			[]string{"path", "result"}),
+		groupFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindtester_group_lookup_failures_total",
+			Help: "Failed Slack user group lookups, by outcome: stale (the last known members were used) or denied (too old: the check failed)."}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.events, m.envelopes, m.wechat, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.events, m.envelopes, m.wechat, m.groupFailures, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

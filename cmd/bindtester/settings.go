@@ -43,6 +43,7 @@ type settings struct {
 	Grace      time.Duration
 	DBPath     string        // the store: a SQLite file, or a postgres:// URL
 	Lease      time.Duration // how long a job is its process's own before another may resume it
+	GroupStale time.Duration // how long the last known user group members count while lookups fail
 	DBSet      bool          // BINDTESTER_DB was given (the console sandbox ignores it, and says so)
 	StoreKey   []byte        // BINDTESTER_STORE_KEY; nil means the key file beside the database
 	Sweep      time.Duration // how often the worker looks for expired grants and approvals
@@ -119,6 +120,7 @@ func loadSettings(getenv func(string) string) (settings, problems) {
 	s.Workers = number(&p, getenv, "BINDTESTER_WORKERS", 8)
 	s.Sweep = duration(&p, getenv, "BINDTESTER_SWEEP_INTERVAL", time.Minute)
 	s.Lease = duration(&p, getenv, "BINDTESTER_JOB_LEASE", 45*time.Second)
+	s.GroupStale = duration(&p, getenv, "BINDTESTER_GROUP_STALE", 15*time.Minute)
 	s.OpsAddr = getenv("BINDTESTER_OPS_ADDR")
 	if _, _, err := net.SplitHostPort(s.OpsAddr); s.OpsAddr != "" && err != nil {
 		p.add("BINDTESTER_OPS_ADDR", "%q is not host:port, like 127.0.0.1:9090 or :9090", s.OpsAddr)
