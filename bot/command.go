@@ -44,7 +44,7 @@ var (
 	appIDPattern    = regexp.MustCompile(`^wx[0-9a-f]{16}$`)
 	wechatIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{5,19}$`)
 	aliasPattern    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,31}$`)
-	grantPattern    = regexp.MustCompile(`^#([0-9]{1,18})$`)
+	grantPattern    = regexp.MustCompile(`^#([1-9][0-9]{0,17})$`)
 	userRefPattern  = regexp.MustCompile(`^(?:<@([UW][A-Z0-9]+)(?:\|[^>]*)?>|([UW][A-Z0-9]{2,}))$`)
 	durationPattern = regexp.MustCompile(`^([0-9]{1,4})(h|d|w)$`)
 )
@@ -168,6 +168,8 @@ func parseVerb(v Verb, args []string) (Command, error) {
 		cmd.App = args[0]
 		if m := grantPattern.FindStringSubmatch(args[1]); m != nil {
 			cmd.GrantID, _ = strconv.ParseInt(m[1], 10, 64)
+		} else if strings.HasPrefix(args[1], "#") { // #0, #-1, #01, #abc: no grant is numbered so
+			return Command{}, &UsageError{Key: "usage.grant", Arg: args[1]}
 		} else if IsWechatID(args[1]) {
 			cmd.WechatID = args[1]
 		} else {

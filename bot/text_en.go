@@ -86,6 +86,7 @@ var textEN = map[string]string{
 	"usage.too_long":      "%s is longer than *%s* allows: at most %s. Ask for less, like `for 3d`.",
 	"usage.testers":       "Which Mini Program? `/bindtester testers <app>`.",
 	"usage.unbind":        "Unbind whom? `/bindtester unbind <app> <wechat-id>` or `/bindtester unbind <app> #<grant>` (see `/bindtester mine`).",
+	"usage.grant":         "`%s` is not a grant number: grants are numbered from 1, like `#12` (see `/bindtester mine`).",
 	"usage.page":          "`%s` is not a page number: `/bindtester audit page 2`.",
 	"usage.audit":         "I did not understand `%s`: `/bindtester audit [app] [@person] [page N]`.",
 	"help.needs_approval": "(an approver decides)",

@@ -89,6 +89,7 @@ var textZH = map[string]string{
 	"usage.too_long":      "%s 超过了 *%s* 允许的最长时长：最多 %s。请申请短一些，例如 `for 3d`。",
 	"usage.testers":       "要查看哪个小程序？`/bindtester testers <app>`。",
 	"usage.unbind":        "要解绑谁？`/bindtester unbind <app> <wechat-id>` 或 `/bindtester unbind <app> #<grant>`（授权编号见 `/bindtester mine`）。",
+	"usage.grant":         "`%s` 不是有效的授权编号：授权从 1 开始编号，例如 `#12`（见 `/bindtester mine`）。",
 	"usage.page":          "`%s` 不是有效的页码。用法示例：`/bindtester audit page 2`。",
 	"usage.audit":         "我没看懂 `%s`。用法：`/bindtester audit [app] [@person] [page N]`。",
 	"help.needs_approval": "（需审批人批准）",

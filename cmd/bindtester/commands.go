@@ -113,6 +113,9 @@ func openStore(ctx context.Context, path string, key []byte) (*store.Store, erro
 		}
 		return st, nil
 	}
+	if isDir(path) {
+		return nil, dirError(path)
+	}
 	if dir := filepath.Dir(path); !isDir(dir) {
 		return nil, fmt.Errorf("BINDTESTER_DB: the folder %s of %s does not exist: create it, or point BINDTESTER_DB elsewhere", dir, path)
 	}
@@ -141,6 +144,12 @@ func openStore(ctx context.Context, path string, key []byte) (*store.Store, erro
 		return nil, fmt.Errorf("BINDTESTER_DB: %w", err)
 	}
 	return st, nil
+}
+
+// dirError says BINDTESTER_DB names a folder, where a database file belongs.
+func dirError(path string) error {
+	return fmt.Errorf("BINDTESTER_DB: %s is a directory, not a database file; point BINDTESTER_DB at a file in it, like %s",
+		path, filepath.Join(path, "bindtester.db"))
 }
 
 // holdsData reports whether the database at path (or its write-ahead log) is
@@ -269,6 +278,8 @@ func checkConfig(getenv func(string) string, stdout io.Writer) error {
 		if err := store.CheckPostgres(ctx, s.DBPath); err != nil {
 			p.add("BINDTESTER_DB", "%v", err)
 		}
+	case err == nil && fi.IsDir():
+		p.add("BINDTESTER_DB", "%s", strings.TrimPrefix(dirError(s.DBPath).Error(), "BINDTESTER_DB: "))
 	case err == nil && fi.Size() > 0:
 		if err := store.CheckFile(context.Background(), s.DBPath); err != nil {
 			p.add("BINDTESTER_DB", "%v", err)

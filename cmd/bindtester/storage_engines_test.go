@@ -88,3 +88,15 @@ func TestPostgresStore(t *testing.T) {
 		t.Errorf("check-config = %v:\n%s", err, out)
 	}
 }
+
+// A database path that is a folder is named as such, by run and check-config alike.
+func TestDatabasePathIsADirectory(t *testing.T) {
+	dir := t.TempDir()
+	e := storeFailureEnv(t, dir)
+	for _, args := range [][]string{{"run"}, {"audit", "--admin"}, {"check-config"}} {
+		_, err := runFails(t, e, args...)
+		if !strings.Contains(err.Error(), "BINDTESTER_DB") || !strings.Contains(err.Error(), "is a directory, not a database file") {
+			t.Errorf("%v: %v; want it to say the path is a directory", args, err)
+		}
+	}
+}
