@@ -1,6 +1,7 @@
 package bot_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -69,6 +70,43 @@ func TestTestersVerb(t *testing.T) {
 	})
 }
 
+// Someone else's grant and no grant at all get the same answer, so trying
+// numbers or IDs reveals nothing; testers follows the app's channels.
+func TestOthersGrantsStayHidden(t *testing.T) {
+	f := newFixture(t)
+	b := f.bot()
+	g := mustBind(t, f, b, "UALICE", "shop "+tester, tester)
+	theirs := run(t, b, "UCAROL", "unbind shop #"+itoa(g.ID)).privates
+	none := run(t, b, "UCAROL", "unbind shop #"+itoa(g.ID+1000)).privates
+	if len(theirs) != 1 || len(none) != 1 || strings.ReplaceAll(theirs[0], itoa(g.ID), "N") != strings.ReplaceAll(none[0], itoa(g.ID+1000), "N") {
+		t.Errorf("someone else's grant: %q; no grant: %q; want the same answer", theirs, none)
+	}
+	theirs = run(t, b, "UCAROL", "unbind shop "+tester).privates
+	none = run(t, b, "UCAROL", "unbind shop "+"tester_two").privates
+	if len(theirs) != 1 || len(none) != 1 || strings.ReplaceAll(theirs[0], testerMasked, "X") != strings.ReplaceAll(none[0], bot.MaskWechatID("tester_two"), "X") {
+		t.Errorf("someone else's WeChat ID: %q; an unknown one: %q; want the same answer", theirs, none)
+	}
+
+	// games may be used in CGAMES only: testers too (admins anywhere).
+	conv := &recConv{}
+	b.Handle(context.Background(), bot.Request{UserID: "UBOB", ChannelID: "CGAMES", Text: "games bob_tester"}, conv)
+	if len(conv.updates) != 1 || !strings.HasPrefix(conv.updates[0], "✅") {
+		t.Fatalf("bind to games in its channel: %v", conv)
+	}
+	bobMasked := bot.MaskWechatID("bob_tester")
+	conv = &recConv{}
+	b.Handle(context.Background(), bot.Request{UserID: "UBOB", ChannelID: "COTHER", Text: "testers games"}, conv)
+	if len(conv.privates) != 1 || strings.Contains(conv.privates[0], bobMasked) {
+		t.Fatalf("testers outside the app's channel: %v; want a denial that lists nobody", conv)
+	}
+	wantContains(t, "denial", conv.privates[0], "<#CGAMES>")
+	conv = &recConv{}
+	b.Handle(context.Background(), bot.Request{UserID: "UADMIN", ChannelID: "COTHER", Text: "testers games"}, conv)
+	if len(conv.privates) != 1 || !strings.Contains(conv.privates[0], bobMasked) {
+		t.Errorf("an admin's testers anywhere: %v", conv)
+	}
+}
+
 // unbind: one's own grants, or anyone's for admins; WeChat is told the
 // userstr when the bot has one, the WeChat ID otherwise.
 func TestUnbindVerb(t *testing.T) {
@@ -88,11 +126,14 @@ func TestUnbindVerb(t *testing.T) {
 		{name: "requester, any case of the WeChat ID", user: "UALICE", target: "TesterOne", ok: true, body: "userstr"},
 		{name: "admin, someone else's grant", user: "UADMIN", target: tester, ok: true, body: "userstr", told: true},
 		{name: "admin by grant id", user: "UADMIN", target: "#", ok: true, body: "userstr", told: true},
+		// Someone else's grant: the answer is the one for a grant that does not
+		// exist, naming nobody; a stranger learns nothing about the app's grants.
 		{name: "another binder is denied", user: "UCAROL", target: tester,
-			private: []string{"`" + testerMasked + "` was bound at <@UALICE>'s request", "only they or an admin (<@UADMIN>)"}},
+			private: []string{"I have no record of binding `" + testerMasked + "` to *Shop* for you"}},
 		{name: "another binder by grant id is denied", user: "UCAROL", target: "#",
-			private: []string{"was bound at <@UALICE>'s request"}},
-		{name: "stranger is denied", user: "UDAVE", target: tester, private: []string{"was bound at <@UALICE>'s request"}},
+			private: []string{"There is no active grant #1 on *Shop*"}},
+		{name: "stranger is denied", user: "UDAVE", target: tester, private: []string{"You may not see the experiencers of *Shop*"}},
+		{name: "stranger by grant id is denied", user: "UDAVE", target: "#", private: []string{"You may not see the experiencers of *Shop*"}},
 		{name: "already bound: requester unbinds by the sealed WeChat ID", prebound: true, user: "UALICE", target: "#", ok: true, body: "wechatid"},
 		{name: "already bound: admin by WeChat ID", prebound: true, user: "UADMIN", target: tester, ok: true, body: "wechatid", told: true},
 	} {
@@ -123,6 +164,7 @@ func TestUnbindVerb(t *testing.T) {
 			evs := f.events(t, bot.AuditFilter{})
 			last := evs[len(evs)-1]
 			if !c.ok {
+				wantNotContains(t, "denial", conv.privates[0], "UALICE") // whose grant it is stays hidden
 				if n := len(f.fake.Requests()); n != 0 {
 					t.Errorf("WeChat got %d requests for a denied unbind", n)
 				}

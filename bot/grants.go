@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -36,16 +37,23 @@ func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv
 	if found {
 		ev.Requester = g.Requester
 	}
+	// Owners may always end their own access. Anyone else must be allowed to
+	// see the app's testers (as for `testers`), and, unless an admin, hears
+	// the same whether the grant is someone else's or does not exist.
 	var deny string
 	switch {
-	case found && g.Requester != req.UserID && !admin:
-		deny = l.T("unbind.not_yours", masked, mention(g.Requester), b.admins(l))
-	case !found && !admin:
-		deny = l.T("unbind.not_found", masked, Escape(app.Name))
-	}
-	if deny != "" && lookupErr != nil { // maybe an admin through a user group: not a denial
+	case found && g.Requester == req.UserID, admin:
+	case lookupErr != nil: // maybe an admin through a user group: not a denial
 		b.o.Log.Warn("user group lookup failed", "user", req.UserID, "error", lookupErr)
 		return conv.Private(ctx, l.T("deny.lookup_failed", Escape(app.Name)))
+	default:
+		if deny = b.viewDenial(ctx, l, req, app); deny != "" {
+			break
+		}
+		deny = l.T("unbind.not_found", MaskWechatID(cmd.WechatID), Escape(app.Name))
+		if cmd.GrantID != 0 {
+			deny = l.T("unbind.no_grant", cmd.GrantID, Escape(app.Name))
+		}
 	}
 	if deny != "" {
 		ev.Kind, ev.Detail = EventDenied, "unbind"
@@ -89,18 +97,35 @@ func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv
 	return errors.Join(append(errs, b.o.Store.JobAnswered(rctx, j.ID, b.o.Owner))...)
 }
 
+// viewDenial says why req may not see app's testers, or "" if it may: admins
+// may anywhere; binders, requesters and approvers in the app's channels (any,
+// when it names none; outside Slack, where there is no channel, too).
+func (b *Bot) viewDenial(ctx context.Context, l Lang, req Request, app *App) string {
+	who := b.who(req)
+	if admin, _ := b.o.Policy.IsAdmin(ctx, b.o.Groups, who); admin {
+		return ""
+	}
+	ok, err := b.o.Policy.CanView(ctx, b.o.Groups, who, app)
+	switch {
+	case !ok && err != nil:
+		b.o.Log.Warn("user group lookup failed", "user", req.UserID, "error", err)
+		return l.T("deny.lookup_failed", Escape(app.Name))
+	case !ok:
+		return l.T("deny.testers", Escape(app.Name), b.admins(l))
+	case len(app.Channels) > 0 && req.ChannelID != "" && !slices.Contains(app.Channels, req.ChannelID):
+		return b.denial(l, Decision{Reason: reasonWrongChannel}, app)
+	}
+	return ""
+}
+
 // testers lists the app's experiencers joined with what the bot knows of them.
 func (b *Bot) testers(ctx context.Context, l Lang, req Request, cmd Command, conv Conversation) error {
 	app, err := b.resolveApp(ctx, l, req, cmd.App, conv)
 	if app == nil {
 		return err
 	}
-	if ok, err := b.o.Policy.CanView(ctx, b.o.Groups, b.who(req), app); !ok {
-		if err != nil {
-			b.o.Log.Warn("user group lookup failed", "user", req.UserID, "error", err)
-			return conv.Private(ctx, l.T("deny.lookup_failed", Escape(app.Name)))
-		}
-		return conv.Private(ctx, l.T("deny.testers", Escape(app.Name), b.admins(l)))
+	if deny := b.viewDenial(ctx, l, req, app); deny != "" {
+		return conv.Private(ctx, deny)
 	}
 	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
 	members, err := b.o.WeChat.Experiencers(wctx, app.ID)

@@ -134,7 +134,6 @@ var textEN = map[string]string{
 
 	// unbind
 	"unbind.no_grant":  "There is no active grant #%d on *%s*. `/bindtester mine` lists yours.",
-	"unbind.not_yours": "`%s` was bound at %s's request: only they or an admin (%s) can unbind it.",
 	"unbind.not_found": "I have no record of binding `%s` to *%s* for you. If someone else added it, ask an admin.",
 	"unbind.failed":    "I could not unbind `%s` from *%s*: %s. I changed nothing; please try again later.",
 	"unbind.ok":        "Done: `%s` is no longer an experiencer of *%s*.",

@@ -137,7 +137,6 @@ var textZH = map[string]string{
 
 	// unbind
 	"unbind.no_grant":  "授权 #%d 在 *%s* 上不存在或已结束。用 `/bindtester mine` 可以查看你的授权。",
-	"unbind.not_yours": "`%s` 是应 %s 的申请绑定的：只有申请人或管理员（%s）可以解绑。",
 	"unbind.not_found": "我没有为你将 `%s` 绑定到 *%s* 的记录。如果是别人添加的，请联系管理员。",
 	"unbind.failed":    "无法将 `%s` 从 *%s* 解绑：%s。我没有做任何更改，请稍后再试。",
 	"unbind.ok":        "完成：`%s` 已不再是 *%s* 的体验者。",
