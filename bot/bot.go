@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bindtester/bindtester/wechat"
@@ -155,7 +156,12 @@ type Options struct {
 }
 
 // Bot handles commands.
-type Bot struct{ o Options }
+type Bot struct {
+	o Options
+
+	noticeMu sync.Mutex
+	notices  map[string]time.Time // admin notices sent, by what they were about (see tellAdmins)
+}
 
 // newOwner names this process on its leases: host, pid and a random part.
 func newOwner() string {
@@ -194,7 +200,7 @@ func New(o Options) *Bot {
 	for i := range o.Policy.Apps {
 		o.Policy.Apps[i].WithDefaults()
 	}
-	return &Bot{o: o}
+	return &Bot{o: o, notices: map[string]time.Time{}}
 }
 
 func (b *Bot) lang(ctx context.Context, req Request) Lang {

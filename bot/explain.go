@@ -1,11 +1,54 @@
 package bot
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/bindtester/bindtester/wechat"
 )
+
+// adminNoticeEvery is how often admins are told again of the same problem.
+const adminNoticeEvery = time.Hour
+
+// tellAdmins gives admins what only they should read about a failure: the
+// bot's outgoing IP address, which WeChat's 40164/61004 errmsg carries, by DM
+// to each admin (user groups expanded), at most once an hour per app.
+func (b *Bot) tellAdmins(ctx context.Context, app *App, err error) {
+	var we *wechat.Error
+	if !errors.As(err, &we) || we.Info().Kind != wechat.KindIPAllowList {
+		return
+	}
+	key := fmt.Sprintf("ip:%s", app.ID)
+	now := b.o.Now()
+	b.noticeMu.Lock()
+	if last, ok := b.notices[key]; ok && now.Sub(last) < adminNoticeEvery {
+		b.noticeMu.Unlock()
+		return
+	}
+	b.notices[key] = now
+	b.noticeMu.Unlock()
+	ctx, cancel := recording(ctx)
+	defer cancel()
+	for _, id := range b.o.Policy.Admins {
+		to := []string{id}
+		if isGroupID(id) {
+			members, gerr := b.o.Groups.Members(ctx, id)
+			if gerr != nil {
+				b.o.Log.Warn("admins' user group lookup failed; not told", "group", id, "error", gerr)
+				continue
+			}
+			to = members
+		}
+		for _, u := range to {
+			l := b.userLang(ctx, u)
+			if derr := b.tell(ctx, u, l.T("admin.ip", Escape(app.Name), we.Code, Escape(we.Msg))); derr != nil {
+				b.o.Log.Warn("could not tell an admin about the IP allow-list", "admin", u, "error", derr)
+			}
+		}
+	}
+}
 
 // explain turns a failed bind into a reply for the requester and a short reason
 // for the summary line. Problems only an admin can fix say so, without blaming
@@ -38,7 +81,7 @@ func (b *Bot) explain(l Lang, app *App, masked string, err error) (reply, short 
 		case wechat.KindPermission:
 			return l.T("err.permission", name, admins, we.Code, msg), l.T("err.permission.short")
 		case wechat.KindIPAllowList:
-			return l.T("err.ip", admins, we.Code, msg), l.T("err.ip.short")
+			return l.T("err.ip", admins, we.Code), l.T("err.ip.short") // the address goes to admins only: see tellAdmins
 		case wechat.KindQuota:
 			return l.T("err.quota", we.Code, admins), l.T("err.quota.short")
 		case wechat.KindConfig:

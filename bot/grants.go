@@ -87,6 +87,7 @@ func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv
 		return errors.Join(err, conv.Private(rctx, l.T("err.store", b.admins(l))))
 	case j.Outcome == OutcomeFailed:
 		_, short := b.explain(l, app, masked, storedError(j))
+		b.tellAdmins(ctx, app, storedError(j))
 		return errors.Join(conv.Private(rctx, l.T("unbind.failed", masked, Escape(app.Name), short)), b.o.Store.JobAnswered(rctx, j.ID, b.o.Owner))
 	}
 	errs := []error{conv.Private(rctx, l.T("unbind.ok", masked, Escape(app.Name)))}
@@ -132,6 +133,7 @@ func (b *Bot) testers(ctx context.Context, l Lang, req Request, cmd Command, con
 	cancel()
 	if err != nil {
 		_, short := b.explain(l, app, "", err)
+		b.tellAdmins(ctx, app, err)
 		return conv.Private(ctx, l.T("testers.failed", Escape(app.Name), short))
 	}
 	grants, err := b.o.Store.ActiveGrants(ctx, GrantFilter{AppID: app.ID})

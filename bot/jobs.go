@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -90,6 +91,7 @@ func (b *Bot) runBind(ctx context.Context, l Lang, j Job, app *App, wechatID str
 	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
 	res, err := b.o.WeChat.BindTester(wctx, app.ID, wechatID)
 	cancel()
+	redactWechatID(err, wechatID)
 	rctx, rcancel := recording(ctx)
 	defer rcancel()
 	now := b.o.Now()
@@ -209,6 +211,7 @@ func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, 
 			err = errGaveUp
 		}
 		reply, short := b.explain(l, app, masked, err)
+		b.tellAdmins(ctx, app, err)
 		if j.ErrCode == 85002 {
 			reply += "\n" + b.slotReport(wctx, l, app, admin)
 		}
@@ -276,6 +279,16 @@ func (b *Bot) sendQR(wctx, ctx context.Context, l Lang, app *App, masked, text s
 	})
 }
 
+// redactWechatID masks wechatID wherever WeChat's errmsg echoes it, before
+// the error is logged, posted or stored.
+func redactWechatID(err error, wechatID string) {
+	var we *wechat.Error
+	if wechatID == "" || !errors.As(err, &we) {
+		return
+	}
+	we.Msg = regexp.MustCompile("(?i)"+regexp.QuoteMeta(wechatID)).ReplaceAllLiteralString(we.Msg, MaskWechatID(wechatID))
+}
+
 // storedError is the failure a finished job recorded, for answering it later.
 func storedError(j Job) error {
 	if j.ErrCode != 0 {
@@ -308,6 +321,7 @@ func (b *Bot) runUnbind(ctx context.Context, j Job) (done Job, unknown bool, err
 	}
 	if !gone {
 		err = b.o.WeChat.UnbindTester(wctx, j.AppID, who)
+		redactWechatID(err, who.WechatID)
 	}
 	cancel()
 	rctx, rcancel := recording(ctx)
