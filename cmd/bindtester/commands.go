@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	"github.com/bindtester/bindtester/bot/console"
 	"github.com/bindtester/bindtester/bot/slackbot"
 	"github.com/bindtester/bindtester/bot/store"
+	"github.com/bindtester/bindtester/wechat"
 )
 
 // runSlack serves Slack until a signal, then finishes in-flight work and returns nil.
@@ -265,7 +267,13 @@ func runConsole(ctx context.Context, args []string, getenv func(string) string, 
 	return c.Run(ctx, stdin)
 }
 
-func checkConfig(getenv func(string) string, stdout io.Writer) error {
+func checkConfig(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	askWeChat := fs.Bool("wechat", false, "also ask WeChat about each app: the experiencer slots in use, and problems such as the bot's IP address missing from the allow-list")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	s, p := loadSettings(getenv)
 	missing(&p, s, "needed by run; console works without it")
 	switch fi, err := os.Stat(s.DBPath); {
@@ -302,6 +310,44 @@ func checkConfig(getenv func(string) string, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "  %s %q: %s, %d slots, grants %s by default (at most %s)\n", a.ID, a.Name, who, a.Slots,
 			bot.FormatDuration(a.DefaultDuration), bot.FormatDuration(a.MaxDuration))
+	}
+	if *askWeChat {
+		return checkWeChat(ctx, s, stdout)
+	}
+	return nil
+}
+
+// checkWeChat asks WeChat for each app's experiencers and reports what it
+// says. This is for an admin's terminal: WeChat's errmsg is shown whole, so a
+// 40164/61004 shows the bot's outgoing IP address to add to the allow-list.
+func checkWeChat(ctx context.Context, s settings, stdout io.Writer) error {
+	wx, err := newWeChat(s, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		return fmt.Errorf("WeChat: %w", err)
+	}
+	failed := 0
+	fmt.Fprintf(stdout, "WeChat at %s:\n", s.WeChatAPIBase)
+	for _, a := range s.Policy.Apps {
+		a.WithDefaults()
+		cctx, cancel := context.WithTimeout(ctx, s.jobTimeout())
+		members, err := wx.Experiencers(cctx, a.ID)
+		cancel()
+		var we *wechat.Error
+		switch {
+		case err == nil:
+			fmt.Fprintf(stdout, "  %s: ok, %d of %d experiencer slots in use\n", a.ID, len(members), a.Slots)
+			continue
+		case errors.As(err, &we) && we.Info().Kind == wechat.KindIPAllowList:
+			fmt.Fprintf(stdout, "  %s: errcode %d: %s\n    the bot's outgoing IP address (in the message above) is not on the allow-list: add it\n", a.ID, we.Code, we.Msg)
+		case errors.As(err, &we):
+			fmt.Fprintf(stdout, "  %s: errcode %d: %s (%s)\n", a.ID, we.Code, we.Msg, we.Info().Meaning)
+		default:
+			fmt.Fprintf(stdout, "  %s: %v\n", a.ID, err)
+		}
+		failed++
+	}
+	if failed > 0 {
+		return fmt.Errorf("WeChat refused or failed for %d of %d apps (see above)", failed, len(s.Policy.Apps))
 	}
 	return nil
 }

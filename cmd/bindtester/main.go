@@ -52,7 +52,7 @@ usage:
   bindtester [run]          serve Slack over Socket Mode (needs SLACK_APP_TOKEN, SLACK_BOT_TOKEN)
   bindtester console [--user U… --channel C… --lang en|zh]
                             the same bot on this terminal; a sandbox WeChat when no credentials are set
-  bindtester check-config   report every settings problem at once
+  bindtester check-config   report every settings problem at once (--wechat: also ask WeChat about each app)
   bindtester bind <app> <wechat-id> [for 3d]   (--user U… | --admin) [--channel C…]
   bindtester unbind <app> <wechat-id | #grant> (--user U… | --admin)
   bindtester testers <app>                     (--user U… | --admin)
@@ -74,7 +74,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "console":
 		return runConsole(ctx, args, getenv, stdin, stdout, stderr)
 	case "check-config":
-		return checkConfig(getenv, stdout)
+		return checkConfig(ctx, args, getenv, stdout)
 	case "bind", "unbind", "testers":
 		return runAdminCommand(ctx, cmd, args, getenv, stdout, stderr)
 	case "audit":

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bindtester/bindtester/bot/slackfake"
 	"github.com/bindtester/bindtester/internal/pgtest"
+	"github.com/bindtester/bindtester/wechat/wechattest"
 )
 
 var testStoreKey = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))
@@ -98,5 +100,29 @@ func TestDatabasePathIsADirectory(t *testing.T) {
 		if !strings.Contains(err.Error(), "BINDTESTER_DB") || !strings.Contains(err.Error(), "is a directory, not a database file") {
 			t.Errorf("%v: %v; want it to say the path is a directory", args, err)
 		}
+	}
+}
+
+// check-config --wechat asks WeChat about each app; a 40164 shows the admin
+// running it the bot's outgoing IP address, to add to the allow-list.
+func TestCheckConfigAsksWeChat(t *testing.T) {
+	sl := slackfake.NewServer(e2eBotToken, e2eAppToken)
+	t.Cleanup(sl.Close)
+	wx := wechattest.NewServer()
+	t.Cleanup(wx.Close)
+	wx.AddApp(testAppID, testAppSecret)
+	e := withDB(t, map[string]string{"SLACK_APP_TOKEN": e2eAppToken, "SLACK_BOT_TOKEN": e2eBotToken, "SLACK_API_URL": sl.URL,
+		"WECHAT_API_BASE": wx.URL, "WECHAT_APP_SECRET": testAppSecret, "BINDTESTER_APPID": testAppID})
+	out, _, err := cli(t, e, "check-config", "--wechat")
+	if err != nil || !strings.Contains(out, testAppID+": ok, 0 of 15 experiencer slots in use") {
+		t.Errorf("check-config --wechat = %v:\n%s", err, out)
+	}
+	wx.FailNextHTTP("/wxa/memberauth", 1, 200, "application/json", `{"errcode":40164,"errmsg":"invalid ip 203.0.113.7, not in whitelist"}`)
+	out, _, err = cli(t, e, "check-config", "--wechat")
+	if err == nil || !strings.Contains(out, "invalid ip 203.0.113.7") || !strings.Contains(out, "allow-list") {
+		t.Errorf("check-config --wechat with 40164 = %v:\n%s", err, out)
+	}
+	if strings.Contains(out, testAppSecret) {
+		t.Errorf("check-config showed the app secret:\n%s", out)
 	}
 }
