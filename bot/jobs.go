@@ -107,6 +107,12 @@ func (b *Bot) runBind(ctx context.Context, l Lang, j Job, app *App, wechatID str
 		}
 		var reply error
 		if !j.Resumed() { // a resumed job's thread already says it is being checked, or will hear the outcome
+			rerr := b.record(rctx, Event{Kind: EventUnknown, Actor: j.Actor, Requester: j.Requester, Channel: j.Thread.Channel,
+				ThreadTS: j.Thread.ThreadTS, AppID: app.ID, WechatMasked: j.WechatMasked, ApprovalID: j.ApprovalID,
+				ErrCode: errCode(err), Detail: "outcome unknown, asking WeChat again at " + next.UTC().Format(time.RFC3339) + ": " + errDetail(err)})
+			if rerr != nil {
+				log.Warn("unknown outcome not in the audit log", "error", rerr)
+			}
 			_, short := b.explain(l, app, j.WechatMasked, err)
 			reply = thread.Reply(rctx, l.T("job.unknown", short))
 		}

@@ -28,6 +28,7 @@ const (
 	EventApprovalExpired EventKind = "approval_expired" // nobody decided in time
 	EventBound           EventKind = "bound"            // WeChat bound the tester (or it already was)
 	EventFailed          EventKind = "failed"           // a WeChat call failed (bind or unbind)
+	EventUnknown         EventKind = "unknown"          // WeChat's answer was lost: the job asks again later
 	EventUnbound         EventKind = "unbound"          // a person unbound a tester
 	EventExpired         EventKind = "expired"          // the worker unbound a tester whose time was up
 )
