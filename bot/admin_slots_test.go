@@ -33,8 +33,15 @@ func TestSlotsFullReport(t *testing.T) {
 			if len(conv.replies) != 1 || len(conv.updates) != 1 || !strings.HasPrefix(conv.updates[0], "❌") {
 				t.Fatalf("want one failed bind; got %v", conv)
 			}
-			reply := conv.replies[0]
-			wantContains(t, "reply", reply, "*Shop* has no free experiencer slots", "2 of 5 experiencer slots are in use", "These end soonest:")
+			// The public thread says how full; whose grants end first goes to the requester alone.
+			wantContains(t, "public reply", conv.replies[0], "*Shop* has no free experiencer slots", "2 of 5 experiencer slots are in use")
+			wantNotContains(t, "public reply", conv.replies[0], "These end soonest", "<@UCAROL>", "so***er")
+			dms := f.msgr.dmsTo(c.user)
+			if len(dms) != 1 {
+				t.Fatalf("DMs to %s: %q, want the slot report", c.user, dms)
+			}
+			reply := dms[0]
+			wantContains(t, "slot report", reply, "2 of 5 experiencer slots are in use", "These end soonest:")
 			lines := strings.Split(reply, "\n")
 			var listed []string
 			for _, l := range lines {

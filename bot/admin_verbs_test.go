@@ -81,6 +81,10 @@ func TestOthersGrantsStayHidden(t *testing.T) {
 	if len(theirs) != 1 || len(none) != 1 || strings.ReplaceAll(theirs[0], itoa(g.ID), "N") != strings.ReplaceAll(none[0], itoa(g.ID+1000), "N") {
 		t.Errorf("someone else's grant: %q; no grant: %q; want the same answer", theirs, none)
 	}
+	// A stranger gets one answer whether grant N exists or not.
+	if a, c := run(t, b, "UDAVE", "unbind shop #"+itoa(g.ID)).privates, run(t, b, "UDAVE", "unbind shop #"+itoa(g.ID+1000)).privates; len(a) != 1 || len(c) != 1 || a[0] != c[0] {
+		t.Errorf("a stranger's unbind of an existing grant: %q; of a missing one: %q; want the same", a, c)
+	}
 	theirs = run(t, b, "UCAROL", "unbind shop "+tester).privates
 	none = run(t, b, "UCAROL", "unbind shop "+"tester_two").privates
 	if len(theirs) != 1 || len(none) != 1 || strings.ReplaceAll(theirs[0], testerMasked, "X") != strings.ReplaceAll(none[0], bot.MaskWechatID("tester_two"), "X") {

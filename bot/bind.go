@@ -134,9 +134,9 @@ func errCode(err error) int {
 // shortName is what people type for an app: its first alias, or the appid.
 func shortName(a *App) string {
 	if len(a.Aliases) > 0 {
-		return a.Aliases[0]
+		return Code(a.Aliases[0])
 	}
-	return a.ID
+	return Code(a.ID)
 }
 
 // slackTime shows t in each reader's own time zone in Slack, with a UTC fallback.
@@ -144,27 +144,30 @@ func slackTime(t time.Time) string {
 	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
 }
 
-// slotReport says how full the app is and whose grants end first (85002).
-func (b *Bot) slotReport(ctx context.Context, l Lang, app *App, admin bool) string {
-	used := -1
+// slotReport says how full the app is (used) and whose grants end first
+// (list, "" when none), for 85002. The list names people: it is for the
+// requester's eyes only.
+func (b *Bot) slotReport(ctx context.Context, l Lang, app *App, admin bool) (used, list string) {
+	n := -1
 	if members, err := b.o.WeChat.Experiencers(ctx, app.ID); err == nil {
-		used = len(members)
+		n = len(members)
 	}
 	grants, _ := b.o.Store.ActiveGrants(ctx, GrantFilter{AppID: app.ID})
-	if used < 0 {
-		used = len(grants)
+	if n < 0 {
+		n = len(grants)
 	}
-	text := l.T("slots.used", used, app.Slots)
-	if len(grants) > 0 {
-		text += "\n" + l.T("slots.soonest")
-		for _, g := range grants[:min(3, len(grants))] {
-			text += "\n" + l.T("slots.grant", g.WechatMasked, mention(g.Requester), slackTime(g.ExpiresAt), g.ID)
-		}
-		if admin {
-			text += "\n" + l.T("slots.admin_hint", shortName(app), grants[0].ID)
-		}
+	used = l.T("slots.used", n, app.Slots)
+	if len(grants) == 0 {
+		return used, ""
 	}
-	return text
+	list = l.T("slots.soonest")
+	for _, g := range grants[:min(3, len(grants))] {
+		list += "\n" + l.T("slots.grant", g.WechatMasked, mention(g.Requester), slackTime(g.ExpiresAt), g.ID)
+	}
+	if admin {
+		list += "\n" + l.T("slots.admin_hint", shortName(app), grants[0].ID)
+	}
+	return used, list
 }
 
 // askApproval opens the requester's thread, stores the request and prompts the approvers.

@@ -264,7 +264,7 @@ func (b *Bot) help(ctx context.Context, l Lang, req Request) string {
 			example = apps[0].Aliases[0]
 		}
 	}
-	lines := []string{l.T("usage", Escape(example))}
+	lines := []string{l.T("usage", Code(example))}
 	if lookupErr != nil {
 		b.o.Log.Warn("user group lookup failed", "user", req.UserID, "error", lookupErr)
 		lines = append(lines, l.T("usage.lookup_failed"))
@@ -295,7 +295,7 @@ func (b *Bot) help(ctx context.Context, l Lang, req Request) string {
 func appLabel(a *App) string {
 	keys := append(append([]string{}, a.Aliases...), a.ID)
 	for i, k := range keys {
-		keys[i] = Escape(k)
+		keys[i] = Code(k)
 	}
 	return "*" + Escape(a.Name) + "* (`" + strings.Join(keys, "`, `") + "`)"
 }

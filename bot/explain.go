@@ -14,7 +14,8 @@ const adminNoticeEvery = time.Hour
 
 // tellAdmins gives admins what only they should read about a failure: the
 // bot's outgoing IP address, which WeChat's 40164/61004 errmsg carries, by DM
-// to each admin (user groups expanded), at most once an hour per app.
+// to each admin (user groups expanded), at most once an hour per app and
+// process once one of them was reached.
 func (b *Bot) tellAdmins(ctx context.Context, app *App, err error) {
 	var we *wechat.Error
 	if !errors.As(err, &we) || we.Info().Kind != wechat.KindIPAllowList {
@@ -23,12 +24,19 @@ func (b *Bot) tellAdmins(ctx context.Context, app *App, err error) {
 	key := fmt.Sprintf("ip:%s", app.ID)
 	now := b.o.Now()
 	b.noticeMu.Lock()
-	if last, ok := b.notices[key]; ok && now.Sub(last) < adminNoticeEvery {
-		b.noticeMu.Unlock()
+	last, ok := b.notices[key]
+	b.noticeMu.Unlock()
+	if ok && now.Sub(last) < adminNoticeEvery {
 		return
 	}
-	b.notices[key] = now
-	b.noticeMu.Unlock()
+	told := false
+	defer func() { // only a notice that reached someone counts; otherwise the next failure tries again
+		if told {
+			b.noticeMu.Lock()
+			b.notices[key] = now
+			b.noticeMu.Unlock()
+		}
+	}()
 	ctx, cancel := recording(ctx)
 	defer cancel()
 	for _, id := range b.o.Policy.Admins {
@@ -45,6 +53,8 @@ func (b *Bot) tellAdmins(ctx context.Context, app *App, err error) {
 			l := b.userLang(ctx, u)
 			if derr := b.tell(ctx, u, l.T("admin.ip", Escape(app.Name), we.Code, Escape(we.Msg))); derr != nil {
 				b.o.Log.Warn("could not tell an admin about the IP allow-list", "admin", u, "error", derr)
+			} else if isSlackID(u) {
+				told = true
 			}
 		}
 	}

@@ -21,8 +21,11 @@ func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv
 		if err == nil && (g.AppID != app.ID || g.State != GrantActive) {
 			err = ErrNotFound
 		}
-		if err != nil {
-			return conv.Private(ctx, l.T("unbind.no_grant", cmd.GrantID, Escape(app.Name)))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+		}
+		if err != nil { // said only once the view right is checked: a stranger learns nothing
+			g = Grant{}
 		}
 	} else if g, err = b.o.Store.FindGrant(ctx, app.ID, cmd.WechatID); err != nil && !errors.Is(err, ErrNotFound) {
 		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
@@ -40,19 +43,23 @@ func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv
 	// Owners may always end their own access. Anyone else must be allowed to
 	// see the app's testers (as for `testers`), and, unless an admin, hears
 	// the same whether the grant is someone else's or does not exist.
+	noGrant := l.T("unbind.not_found", MaskWechatID(cmd.WechatID), Escape(app.Name))
+	if cmd.GrantID != 0 {
+		noGrant = l.T("unbind.no_grant", cmd.GrantID, Escape(app.Name))
+	}
 	var deny string
 	switch {
-	case found && g.Requester == req.UserID, admin:
+	case found && (g.Requester == req.UserID || admin):
+	case admin: // by WeChat ID an admin may unbind an experiencer added outside; by #N there is nothing
+		if cmd.GrantID != 0 {
+			return conv.Private(ctx, noGrant)
+		}
 	case lookupErr != nil: // maybe an admin through a user group: not a denial
 		b.o.Log.Warn("user group lookup failed", "user", req.UserID, "error", lookupErr)
 		return conv.Private(ctx, l.T("deny.lookup_failed", Escape(app.Name)))
 	default:
-		if deny = b.viewDenial(ctx, l, req, app); deny != "" {
-			break
-		}
-		deny = l.T("unbind.not_found", MaskWechatID(cmd.WechatID), Escape(app.Name))
-		if cmd.GrantID != 0 {
-			deny = l.T("unbind.no_grant", cmd.GrantID, Escape(app.Name))
+		if deny = b.viewDenial(ctx, l, req, app); deny == "" {
+			deny = noGrant
 		}
 	}
 	if deny != "" {
@@ -244,7 +251,7 @@ func (b *Bot) auditCommand(ctx context.Context, l Lang, req Request, cmd Command
 	if more {
 		next := "audit"
 		if cmd.App != "" {
-			next += " " + Echo(cmd.App)
+			next += " " + Code(cmd.App) // checked by the grammar: an alias or appid
 		}
 		if cmd.User != "" {
 			next += " " + cmd.User

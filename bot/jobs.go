@@ -218,8 +218,12 @@ func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, 
 		}
 		reply, short := b.explain(l, app, masked, err)
 		b.tellAdmins(ctx, app, err)
-		if j.ErrCode == 85002 {
-			reply += "\n" + b.slotReport(wctx, l, app, admin)
+		if j.ErrCode == 85002 { // how full, in public; whose grants end first, to the requester alone
+			used, list := b.slotReport(wctx, l, app, admin)
+			reply += "\n" + used
+			if list != "" {
+				errs = append(errs, b.post(ctx, func(ctx context.Context) error { return b.tell(ctx, j.Requester, used+"\n"+list) }))
+			}
 		}
 		errs = append(errs, b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, prefix+reply) }),
 			b.post(ctx, func(ctx context.Context) error {
@@ -238,8 +242,8 @@ func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, 
 		if j.Outcome != OutcomeOutside {
 			now := b.o.Now()
 			switch {
-			case g.Requester != j.Requester: // an existing grant of someone else's, not shortened
-				text += "\n" + l.T("bind.until_theirs", slackTime(g.ExpiresAt), mention(g.Requester))
+			case g.Requester != j.Requester: // an existing grant of someone else's, not shortened: who stays unsaid in public
+				text += "\n" + l.T("bind.until_theirs", slackTime(g.ExpiresAt))
 			case g.ExpiresAt.Sub(now) <= warnAhead: // no warning comes for grants this short
 				text += "\n" + l.T("bind.until_short", slackTime(g.ExpiresAt), shortName(app), g.ID)
 			default:
@@ -459,7 +463,13 @@ func (b *Bot) resumeUnbind(ctx context.Context, l Lang, j Job) error {
 		al := b.userLang(rctx, j.Actor)
 		text := al.T("job.resumed") + "\n" + al.T("unbind.ok", j.WechatMasked, b.appName(j.AppID))
 		if j.Outcome == OutcomeFailed {
-			text = al.T("job.resumed") + "\n" + al.T("unbind.failed", j.WechatMasked, b.appName(j.AppID), errDetail(storedError(j)))
+			app, ok := b.o.Policy.App(j.AppID)
+			if !ok {
+				app = &App{ID: j.AppID, Name: j.AppID}
+			}
+			_, short := b.explain(al, app, j.WechatMasked, storedError(j))
+			b.tellAdmins(rctx, app, storedError(j))
+			text = al.T("job.resumed") + "\n" + al.T("unbind.failed", j.WechatMasked, b.appName(j.AppID), short)
 		}
 		tell = b.tell(rctx, j.Actor, text)
 	}

@@ -35,18 +35,49 @@ var linkish = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*://[^\s]+|\b[a-z0-9-]+(?:
 // https[:]//x[.]example), and control and invisible characters (U+202E,
 // U+200B, …) shown as visible escapes (\u202E) rather than obeyed.
 func Escape(s string) string {
+	return defang(slackEscaper.Replace(visible(s))) // look-alikes first: "_" counts as part of a word for \b
+}
+
+// Code is Escape for text the bot puts inside its own code spans (a command
+// to copy, an alias, an appid), where Slack formats nothing: only the
+// backtick that would end the span is replaced, so what is shown can be
+// typed back as it is.
+func Code(s string) string {
+	return defang(codeEscaper.Replace(visible(s)))
+}
+
+var codeEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "`", "\u02cb", "\r\n", " ", "\n", " ", "\r", " ")
+
+// visible shows control and invisible characters as \uXXXX.
+func visible(s string) string {
 	var b strings.Builder
 	for _, r := range s {
-		if r != '\n' && r != '\r' && (unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || r == utf8.RuneError) {
+		if r != '\n' && r != '\r' && invisible(r) {
 			fmt.Fprintf(&b, "\\u%04X", r)
 			continue
 		}
 		b.WriteRune(r)
 	}
-	s = linkish.ReplaceAllStringFunc(b.String(), func(l string) string {
+	return b.String()
+}
+
+// invisible reports characters that show as nothing (or as a blank) and can
+// hide or reorder text: controls, format characters (U+202E, U+200B, …),
+// line and paragraph separators, variation selectors and the blank letters
+// (U+3164, U+2800, …) that pass for spaces.
+func invisible(r rune) bool {
+	switch r {
+	case utf8.RuneError, 0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0:
+		return true
+	}
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Variation_Selector)
+}
+
+// defang breaks what Slack would turn into a link by itself.
+func defang(s string) string {
+	return linkish.ReplaceAllStringFunc(s, func(l string) string {
 		return strings.ReplaceAll(strings.ReplaceAll(l, "://", "[:]//"), ".", "[.]")
 	})
-	return slackEscaper.Replace(s)
 }
 
 // echoLimit is how much of a typed argument an answer quotes back.

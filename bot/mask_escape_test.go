@@ -53,6 +53,25 @@ var escapeCases = []struct{ in, escaped string }{
 	{"a\u200bb\u2060c\ufeffd", `a\u200Bb\u2060c\uFEFFd`},
 	{"bell\a", `bell\u0007`},
 	{"one\ntwo", "one two"},
+	{"evil.com_ phish_evil.com", "evil[.]com\u02cd phish\u02cdevil[.]com"},
+	{"a\u3164b\u2800c\ufe0fd", `a\u3164b\u2800c\uFE0Fd`},
+}
+
+// Inside the bot's own code spans Slack formats nothing: what is shown there
+// (an alias, a command to copy) stays as typed, so it can be typed back.
+func TestCodeKeepsWhatCanBeTypedBack(t *testing.T) {
+	for in, want := range map[string]string{
+		"my_shop":          "my_shop",
+		"a*b~c":            "a*b~c",
+		"tick`tock":        "tick\u02cbtock",
+		"<!channel>":       "&lt;!channel&gt;",
+		"x\u202ey":         `x\u202Ey`,
+		"see evil.example": "see evil[.]example",
+	} {
+		if got := bot.Code(in); got != want {
+			t.Errorf("Code(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
 
 func TestEscape(t *testing.T) {

@@ -59,7 +59,7 @@ var textEN = map[string]string{
 	"err.credentials.short": "bot credentials need an admin",
 	"err.permission":        "The bot's WeChat platform is not allowed to manage experiencers of *%s* — not something you did. %s, please have the Mini Program grant the platform the *development management* permission set (errcode %d: %s).",
 	"err.permission.short":  "bot lacks WeChat permission",
-	"err.ip":                "WeChat refused the bot's server address: it is not on the IP allow-list — not something you did. %s, please add the bot's outgoing IP address to the allow-list (errcode %d; I have sent the admins the address).",
+	"err.ip":                "WeChat refused the bot's server address: it is not on the IP allow-list — not something you did. %s, please add the bot's outgoing IP address to the allow-list (errcode %d). The address WeChat reported goes to the admins by DM, not here.",
 	"admin.ip":              "WeChat refused the bot's server address for *%s* (errcode %d: %s). Add the bot's outgoing IP address to the allow-list: the Mini Program's (Development → Development settings) for its own secret, the third-party platform's for a platform. Until then no bind, unbind or list works for it.",
 	"err.ip.short":          "bot IP not allow-listed",
 	"err.quota":             "The bot has used up today's WeChat quota for this (errcode %d) — not something you did. Please try again tomorrow, or ask an admin (%s) to reset the quota in the WeChat console.",
@@ -101,7 +101,7 @@ var textEN = map[string]string{
 
 	// time-bound access
 	"bind.until":        "Access ends %s; I will tell you a day before. To end it sooner: `/bindtester unbind %s #%d`.",
-	"bind.until_theirs": "Access ends %s; it was granted at %s's request, so they get the reminders and can end it.",
+	"bind.until_theirs": "Access ends %s: it was already granted at someone else's request, so they get the reminders and can end it.",
 	"bind.until_short":  "Access ends %s. To end it sooner: `/bindtester unbind %s #%d`.",
 	"slots.used":        "%d of %d experiencer slots are in use.",
 	"slots.soonest":     "These end soonest:",

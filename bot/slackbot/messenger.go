@@ -30,7 +30,7 @@ func (a *Adapter) Prompt(ctx context.Context, to string, p bot.Prompt) (bot.Mess
 	channel, ts, err := a.api.PostMessageContext(ctx, to,
 		slack.MsgOptionText(p.Text, false), // the notification text
 		slack.MsgOptionBlocks(
-			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, p.Text, false, false), nil, nil),
+			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, p.Text, false, true), nil, nil),
 			slack.NewActionBlock("approval", approve, deny),
 		))
 	return bot.MessageRef{Channel: channel, TS: ts}, err
@@ -39,6 +39,6 @@ func (a *Adapter) Prompt(ctx context.Context, to string, p bot.Prompt) (bot.Mess
 // Edit replaces a prompt with text, removing its buttons.
 func (a *Adapter) Edit(ctx context.Context, ref bot.MessageRef, text string) error {
 	_, _, _, err := a.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, slack.MsgOptionText(text, false),
-		slack.MsgOptionBlocks(slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)))
+		slack.MsgOptionBlocks(slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, true), nil, nil)))
 	return err
 }

@@ -321,7 +321,15 @@ func checkConfig(ctx context.Context, args []string, getenv func(string) string,
 // says. This is for an admin's terminal: WeChat's errmsg is shown whole, so a
 // 40164/61004 shows the bot's outgoing IP address to add to the allow-list.
 func checkWeChat(ctx context.Context, s settings, stdout io.Writer) error {
-	wx, err := newWeChat(s, slog.New(slog.DiscardHandler), nil)
+	var st *store.Store
+	if s.Creds == credsComponent { // the platform's rotated refresh tokens live in the store
+		var err error
+		if st, err = openStore(ctx, s.DBPath, s.StoreKey); err != nil {
+			return err
+		}
+		defer st.Close()
+	}
+	wx, err := newWeChat(s, slog.New(slog.DiscardHandler), st)
 	if err != nil {
 		return fmt.Errorf("WeChat: %w", err)
 	}

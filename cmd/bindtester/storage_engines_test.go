@@ -126,3 +126,17 @@ func TestCheckConfigAsksWeChat(t *testing.T) {
 		t.Errorf("check-config showed the app secret:\n%s", out)
 	}
 }
+
+// check-config --wechat works for a third-party platform too (its refresh
+// tokens come from the store).
+func TestCheckConfigAsksWeChatAsAPlatform(t *testing.T) {
+	fake := wechattest.NewServer()
+	t.Cleanup(fake.Close)
+	setComponent(fake)
+	e := merge(componentEnv(filepath.Join(t.TempDir(), "bindtester.db")), map[string]string{"WECHAT_API_BASE": fake.URL,
+		"SLACK_APP_TOKEN": e2eAppToken, "SLACK_BOT_TOKEN": e2eBotToken})
+	out, errOut, err := cli(t, e, "check-config", "--wechat")
+	if err != nil || !strings.Contains(out, testAppID+": ok, 0 of") {
+		t.Errorf("check-config --wechat as a platform = %v:\n%s\n%s", err, out, errOut)
+	}
+}
