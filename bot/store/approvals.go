@@ -91,7 +91,7 @@ func (s *Store) Approval(ctx context.Context, id int64) (bot.Approval, error) {
 
 // ApprovalWechatID unseals the WeChat ID of approval id.
 func (s *Store) ApprovalWechatID(ctx context.Context, id int64) (string, error) {
-	return s.sealedWechatID(ctx, "approvals", "approval", id)
+	return s.sealedWechatID(ctx, s.db, "approvals", "approval", id)
 }
 
 // SetPrompts replaces the approval prompts posted for approval id.

@@ -109,7 +109,7 @@ func (s *Store) Grant(ctx context.Context, id int64) (bot.Grant, error) {
 
 // GrantWechatID unseals the WeChat ID of grant id.
 func (s *Store) GrantWechatID(ctx context.Context, id int64) (string, error) {
-	return s.sealedWechatID(ctx, "grants", "grant", id)
+	return s.sealedWechatID(ctx, s.db, "grants", "grant", id)
 }
 
 // ActiveGrants lists active grants, soonest to expire first.

@@ -113,18 +113,7 @@ func (s *Store) Job(ctx context.Context, id int64) (bot.Job, error) {
 
 // JobWechatID unseals the WeChat ID of job id ("" for an unbind by userstr alone).
 func (s *Store) JobWechatID(ctx context.Context, id int64) (string, error) {
-	var sealed []byte
-	if err := s.db.QueryRowContext(ctx, `SELECT wechat_sealed FROM jobs WHERE id = ?`, id).Scan(&sealed); err != nil {
-		return "", rowErr(fmt.Sprintf("job %d", id), err)
-	}
-	if len(sealed) == 0 {
-		return "", nil
-	}
-	wechatID, err := s.seal.unseal(sealed)
-	if err != nil {
-		return "", fmt.Errorf("job %d: %w", id, err)
-	}
-	return wechatID, nil
+	return s.sealedWechatID(ctx, s.db, "jobs", "job", id)
 }
 
 // SetJobThread records where job id's requester is answered.
@@ -168,11 +157,7 @@ func (s *Store) FinishJob(ctx context.Context, id int64, owner string, r bot.Job
 			return fmt.Errorf("%s: %w", what, bot.ErrLeaseLost)
 		}
 		if r.Grant != nil {
-			var sealed []byte
-			if err := t.QueryRowContext(ctx, `SELECT wechat_sealed FROM jobs WHERE id = ?`, id).Scan(&sealed); err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			wechatID, err := s.seal.unseal(sealed)
+			wechatID, err := s.sealedWechatID(ctx, t, "jobs", "job", id)
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}

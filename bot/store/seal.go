@@ -180,12 +180,17 @@ func createKey(path string) ([]byte, error) {
 	return key, nil
 }
 
-// sealedWechatID unseals the WeChat ID kept in row id of table ("grants" or
-// "approvals"); what names the row in errors.
-func (s *Store) sealedWechatID(ctx context.Context, table, what string, id int64) (string, error) {
+// sealedWechatID unseals the WeChat ID kept in row id of table ("grants",
+// "approvals" or "jobs"), through q (the store or a transaction); what names
+// the row in errors. A row sealed with no ID (an unbind by userstr alone)
+// gives "".
+func (s *Store) sealedWechatID(ctx context.Context, q querier, table, what string, id int64) (string, error) {
 	var sealed []byte
-	if err := s.db.QueryRowContext(ctx, `SELECT wechat_sealed FROM `+table+` WHERE id = ?`, id).Scan(&sealed); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT wechat_sealed FROM `+table+` WHERE id = ?`, id).Scan(&sealed); err != nil {
 		return "", rowErr(fmt.Sprintf("%s %d", what, id), err)
+	}
+	if len(sealed) == 0 {
+		return "", nil
 	}
 	wechatID, err := s.seal.unseal(sealed)
 	if err != nil {
