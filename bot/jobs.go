@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -153,25 +154,23 @@ func (b *Bot) bindResult(ctx context.Context, j Job, app *App, wechatID string, 
 		return JobResult{Outcome: outcome, ErrCode: ev.ErrCode, Detail: errDetail(err), Event: ev}
 	}
 	ev.Kind, ev.UserStr = EventBound, res.UserStr
-	// An 85004 for an ID the bot holds an intent for is the bot's own bind
-	// (this job's lost first answer, or another open job's); only without one,
-	// and without a grant, did someone add them by hand.
-	if res.AlreadyBound && !res.Retried && !j.Resumed() && b.addedOutside(ctx, j, app.ID, wechatID) {
-		ev.Detail = "already an experiencer, added outside this bot: not time-limited"
-		return JobResult{Outcome: OutcomeOutside, Event: ev}
-	}
 	outcome := OutcomeBound
+	if res.AlreadyBound { // one look at the bot's record says which 85004 this is
+		_, gerr := b.o.Store.FindGrant(ctx, app.ID, wechatID)
+		switch {
+		case gerr == nil:
+			outcome = OutcomeAlready
+		case b.addedOutside(ctx, j, app.ID, wechatID, res.Retried, gerr):
+			ev.Detail = "already an experiencer, added outside this bot: not time-limited"
+			return JobResult{Outcome: OutcomeOutside, Event: ev}
+		}
+	}
 	start := j.CreatedAt
 	if start.IsZero() {
 		start = now
 	}
 	g := Grant{AppID: app.ID, WechatMasked: j.WechatMasked, UserStr: res.UserStr, Requester: j.Requester,
 		Thread: j.Thread, CreatedAt: start, ExpiresAt: start.Add(j.Duration)}
-	if res.AlreadyBound {
-		if _, ferr := b.o.Store.FindGrant(ctx, app.ID, wechatID); ferr == nil {
-			outcome = OutcomeAlready
-		}
-	}
 	ev.Detail += "until " + g.ExpiresAt.UTC().Format(time.RFC3339)
 	if outcome == OutcomeAlready {
 		ev.Detail += " (already an experiencer)"
@@ -179,12 +178,14 @@ func (b *Bot) bindResult(ctx context.Context, j Job, app *App, wechatID string, 
 	return JobResult{Outcome: outcome, Event: ev, Grant: &g}
 }
 
-// addedOutside reports whether an experiencer WeChat already knew has neither
-// an active grant of the bot's nor another open bind job: someone added them
-// by hand, in the WeChat console. A store error says no, so the bind counts
-// as the bot's (and will be unbound) rather than be left unlimited.
-func (b *Bot) addedOutside(ctx context.Context, j Job, appid, wechatID string) bool {
-	if _, err := b.o.Store.FindGrant(ctx, appid, wechatID); !errors.Is(err, ErrNotFound) {
+// addedOutside reports whether an 85004 means someone added the tester by
+// hand, in the WeChat console: not after a retry or in a resumed job (this
+// job's own lost bind), not with an active grant (grantErr is FindGrant's
+// answer) and not while another bind job of the bot's is open for the ID. A
+// store error says no, so the bind counts as the bot's (and will be
+// unbound) rather than be left unlimited.
+func (b *Bot) addedOutside(ctx context.Context, j Job, appid, wechatID string, retried bool, grantErr error) bool {
+	if retried || j.Resumed() || !errors.Is(grantErr, ErrNotFound) {
 		return false
 	}
 	open, err := b.o.Store.OpenBindJob(ctx, appid, wechatID, j.ID)
@@ -325,7 +326,7 @@ func (b *Bot) runUnbind(ctx context.Context, j Job) (done Job, unknown bool, err
 	gone := false
 	if j.Resumed() && who.UserStr != "" {
 		// An earlier attempt may have unbound them: WeChat lists experiencers by userstr.
-		if members, lerr := b.o.WeChat.Experiencers(wctx, j.AppID); lerr == nil && !containsString(members, who.UserStr) {
+		if members, lerr := b.o.WeChat.Experiencers(wctx, j.AppID); lerr == nil && !slices.Contains(members, who.UserStr) {
 			gone = true
 		}
 	}
@@ -371,15 +372,6 @@ func (b *Bot) runUnbind(ctx context.Context, j Job) (done Job, unknown bool, err
 }
 
 const unbindPath = "/wxa/unbind_tester"
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
 
 // resumeJobs finishes the jobs nobody is working on: those whose process died
 // or whose WeChat answer was lost, and those finished but never answered.
