@@ -245,6 +245,9 @@ type Job struct {
 	ErrCode      int
 	Detail       string
 	Answered     bool
+	// Intent, given to CreateJob, is the audit record written in the same
+	// transaction as the intent (the request allowed); reads leave it empty.
+	Intent *Event
 }
 
 // Resumed reports whether the job had been tried before this claim: its
@@ -262,6 +265,9 @@ type JobResult struct {
 	// failed unbind is noted and the worker tries again then.
 	EndGrant bool
 	RetryAt  time.Time
+	// LeaseUntil, when set, renews the finisher's lease for answering, in
+	// the same transaction.
+	LeaseUntil time.Time
 }
 
 // ErrLeaseLost says another process has claimed the job: it finishes it.

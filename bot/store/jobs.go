@@ -79,6 +79,11 @@ func (s *Store) CreateJob(ctx context.Context, j bot.Job, wechatID string) (bot.
 		if id, err = insertJob(ctx, t, j, hash, sealed, 1); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
+		if j.Intent != nil {
+			if err := recordEvent(ctx, t, *j.Intent); err != nil {
+				return err
+			}
+		}
 		if j.Kind != bot.JobUnbind || j.GrantID == 0 {
 			return nil
 		}
@@ -191,8 +196,12 @@ func (s *Store) FinishJob(ctx context.Context, id int64, owner string, r bot.Job
 				}
 			}
 		}
-		if err := execOne(ctx, t, what, `UPDATE jobs SET state = 'done', outcome = ?, errcode = ?, detail = ?, grant_id = ?, finished_at = ?
-			WHERE id = ?`, string(r.Outcome), r.ErrCode, r.Detail, j.GrantID, unixNano(at), id); err != nil {
+		lease := j.LeaseUntil
+		if !r.LeaseUntil.IsZero() {
+			lease = r.LeaseUntil
+		}
+		if err := execOne(ctx, t, what, `UPDATE jobs SET state = 'done', outcome = ?, errcode = ?, detail = ?, grant_id = ?, finished_at = ?,
+			lease_until = ? WHERE id = ?`, string(r.Outcome), r.ErrCode, r.Detail, j.GrantID, unixNano(at), unixNano(lease), id); err != nil {
 			return err
 		}
 		if r.Event.Kind != "" {
