@@ -10,22 +10,66 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // Client calls the Mini Program testers API.
 type Client struct {
 	t      *Transport
 	tokens TokenSource
+
+	perApp int // calls in flight per Mini Program; 0: no bound
+	mu     sync.Mutex
+	slots  map[string]*semaphore.Weighted
 }
 
 // NewClient makes a client that gets its access tokens from tokens.
 func NewClient(t *Transport, tokens TokenSource) *Client {
-	return &Client{t: t, tokens: tokens}
+	return &Client{t: t, tokens: tokens, slots: map[string]*semaphore.Weighted{}}
+}
+
+// LimitPerApp lets at most n calls for one Mini Program be in flight at once
+// (retries and token fetches included), so one app's slow answers or quota
+// never hold every connection; the others wait for a slot as long as their
+// context allows, then fail with ErrCrowded. n <= 0 removes the bound. Set it
+// before the client is used.
+func (c *Client) LimitPerApp(n int) *Client {
+	c.perApp = n
+	return c
+}
+
+// ErrCrowded says a call was never sent: too many calls for its Mini Program
+// were in flight until its context ran out.
+var ErrCrowded = errors.New("too many calls for this Mini Program were in flight; not sent")
+
+// slot waits for one of appid's call slots; release gives it back.
+func (c *Client) slot(ctx context.Context, appid string) (release func(), err error) {
+	if c.perApp <= 0 {
+		return func() {}, nil
+	}
+	c.mu.Lock()
+	sem, ok := c.slots[appid]
+	if !ok {
+		sem = semaphore.NewWeighted(int64(c.perApp))
+		c.slots[appid] = sem
+	}
+	c.mu.Unlock()
+	if err := sem.Acquire(ctx, 1); err != nil {
+		return nil, fmt.Errorf("%w (%w)", ErrCrowded, err)
+	}
+	return func() { sem.Release(1) }, nil
 }
 
 // call makes one API call for appid with retries and, after an invalid-token
 // errcode, one retry with a fresh token.
 func (c *Client) call(ctx context.Context, appid string, rq request) error {
+	release, err := c.slot(ctx, appid)
+	if err != nil {
+		return err
+	}
+	defer release()
 	refreshed := false
 	return c.t.withRetry(ctx, rq.path, func(ctx context.Context) error {
 		for {

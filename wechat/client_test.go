@@ -461,3 +461,52 @@ func TestTokenServiceURLNeverInErrors(t *testing.T) {
 		t.Fatalf("error shows the token service URL: %v", err)
 	}
 }
+
+// With LimitPerApp(2), two held binds fill one Mini Program's slots: a third
+// call for it is never sent (ErrCrowded once its time is up), while another
+// Mini Program's calls go straight through.
+func TestLimitPerAppKeepsAppsApart(t *testing.T) {
+	const other = "wxfedcba9876543210"
+	fake := wechattest.NewServer()
+	t.Cleanup(fake.Close)
+	fake.AddApp(appID, secret)
+	fake.AddApp(other, secret)
+	tr := wechat.NewTransport(wechat.Config{BaseURL: fake.URL, Backoff: time.Millisecond, Timeout: 5 * time.Second})
+	c := wechat.NewClient(tr, wechat.NewTokenCache(wechat.StableTokens{T: tr, Secret: func(string) (string, bool) { return secret, true }}, 0)).LimitPerApp(2)
+
+	release := fake.Hold("/wxa/bind_tester")
+	done := make(chan error, 2)
+	for _, id := range []string{"tester_one", "tester_two"} {
+		go func() { _, err := c.BindTester(context.Background(), appID, id); done <- err }()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fake.Calls("/wxa/bind_tester") < 2 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := fake.Calls("/wxa/bind_tester"); n != 2 {
+		t.Fatalf("%d binds reached WeChat, want both", n)
+	}
+
+	if _, err := c.Experiencers(context.Background(), other); err != nil {
+		t.Fatalf("another Mini Program waited behind the held binds: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := c.Experiencers(ctx, appID)
+	if !errors.Is(err, wechat.ErrCrowded) {
+		t.Fatalf("third call for the full Mini Program: %v, want ErrCrowded", err)
+	}
+	if n := fake.Calls("/wxa/memberauth"); n != 1 {
+		t.Errorf("memberauth reached WeChat %d times, want once (the other app's): the crowded call must not be sent", n)
+	}
+
+	release()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("held bind: %v", err)
+		}
+	}
+	if _, err := c.Experiencers(context.Background(), appID); err != nil {
+		t.Errorf("after the binds: %v, want the slots free again", err)
+	}
+}
