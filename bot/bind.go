@@ -76,31 +76,33 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 		// cross it at WeChat. It takes a moment; then asking again works.
 		return conv.Private(ctx, l.T("bind.being_unbound", masked, Escape(app.Name)))
 	}
-	ev.Kind = EventAllowed
-	if err := b.record(ctx, ev); err != nil {
-		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
-	}
 	now := b.o.Now()
+	ev.Kind, ev.At = EventAllowed, now
 	j, err := b.o.Store.CreateJob(ctx, Job{Kind: JobBind, AppID: app.ID, WechatMasked: masked, Requester: req.UserID, Actor: req.UserID,
-		Channel: req.ChannelID, Duration: dur, CreatedAt: now, LeaseOwner: b.o.Owner, LeaseUntil: b.lease(now)}, cmd.WechatID)
+		Channel: req.ChannelID, Duration: dur, CreatedAt: now, LeaseOwner: b.o.Owner, LeaseUntil: b.lease(now), Intent: &ev}, cmd.WechatID)
 	if err != nil {
 		log.Error("bind intent not stored", "error", err)
 		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
 	}
-	thread, err := conv.Open(ctx, l.T("parent.working", req.UserID, masked, Escape(app.Name), app.ID))
-	if err != nil {
-		log.Error("could not post the status message", "error", err)
-		ev.Kind, ev.Detail = EventFailed, "could not post in the channel"
-		rctx, cancel := recording(ctx)
-		defer cancel()
-		_, _, ferr := b.o.Store.FinishJob(rctx, j.ID, b.o.Owner, JobResult{Outcome: OutcomeFailed, Detail: ev.Detail, Event: ev}, b.o.Now())
-		return errors.Join(err, ferr, conv.Private(ctx, l.T("err.not_posted", b.admins(l))), b.o.Store.JobAnswered(rctx, j.ID, b.o.Owner))
-	}
-	j.Thread = thread.Ref()
-	if err := b.o.Store.SetJobThread(ctx, j.ID, j.Thread); err != nil {
-		log.Warn("thread of the job not stored; a resumed job answers by DM", "error", err)
-	}
-	return b.runBind(ctx, l, j, app, cmd.WechatID, d.Admin, thread)
+	// The intent is durable, so the status message and the WeChat call go
+	// out together; the outcome waits for both (and goes to the requester
+	// privately if the status message could not be posted).
+	thread := openThread(conv, func() (Thread, error) {
+		var t Thread
+		err := b.post(ctx, func(ctx context.Context) (err error) {
+			t, err = conv.Open(ctx, l.T("parent.working", req.UserID, masked, Escape(app.Name), app.ID))
+			return err
+		})
+		if err != nil {
+			log.Warn("could not post the status message; answering privately", "error", err)
+			return nil, err
+		}
+		if err := b.o.Store.SetJobThread(ctx, j.ID, t.Ref()); err != nil {
+			log.Warn("thread of the job not stored; a resumed job answers by DM", "error", err)
+		}
+		return t, nil
+	})
+	return errors.Join(b.runBind(ctx, l, j, app, cmd.WechatID, d.Admin, thread), thread.opened())
 }
 
 // notPosted tells the requester that nothing was done because the status
@@ -284,46 +286,37 @@ func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
 		AppID: a.AppID, WechatMasked: a.WechatMasked, ApprovalID: a.ID}
 	errs := []error{b.record(ctx, ev)}
 	pl := b.o.Lang
-	for _, p := range a.Prompts {
-		errs = append(errs, b.o.Messenger.Edit(ctx, p, pl.T("approval.decided_"+string(state), a.Requester, a.WechatMasked, Escape(app.Name), c.UserID)))
+	editPrompts := func() error {
+		var errs []error
+		for _, p := range a.Prompts {
+			errs = append(errs, b.o.Messenger.Edit(ctx, p, pl.T("approval.decided_"+string(state), a.Requester, a.WechatMasked, Escape(app.Name), c.UserID)))
+		}
+		return errors.Join(errs...)
 	}
 	rl := b.userLang(ctx, a.Requester)
-	thread := b.reopen(a.Thread, a.Requester)
 	if state == ApprovalDenied {
-		return errors.Join(append(errs, thread.Reply(ctx, rl.T("approval.denied", a.Requester, c.UserID)),
+		thread := b.reopen(a.Thread, a.Requester)
+		return errors.Join(append(errs, editPrompts(), thread.Reply(ctx, rl.T("approval.denied", a.Requester, c.UserID)),
 			thread.Update(ctx, rl.T("summary.failed", a.Requester, a.WechatMasked, Escape(app.Name), rl.T("approval.denied.short"))))...)
 	}
-	errs = append(errs, thread.Reply(ctx, rl.T("approval.approved", a.Requester, c.UserID)))
 	// The decision wrote the bind job; whoever claims it first binds (this
-	// process, unless a sweep elsewhere was quicker).
-	j, claimed, err := b.o.Store.ClaimJob(ctx, a.JobID, b.o.Owner, now, b.lease(now))
-	if err != nil || !claimed {
-		return errors.Join(append(errs, err)...)
-	}
-	wechatID, err := b.o.Store.JobWechatID(ctx, j.ID)
-	if err != nil {
-		return errors.Join(append(errs, err, thread.Reply(ctx, rl.T("err.store", b.admins(rl))))...)
-	}
-	requesterAdmin, _ := b.o.Policy.IsAdmin(ctx, b.o.Groups, Who{UserID: a.Requester})
-	errs = append(errs, b.runBind(ctx, rl, j, app, wechatID, requesterAdmin, thread))
+	// process, unless a sweep elsewhere was quicker). The prompts are edited
+	// and the requester told while WeChat is called.
+	thread := openThread(nil, func() (Thread, error) {
+		t := b.reopen(a.Thread, a.Requester)
+		return t, b.post(ctx, func(ctx context.Context) error { return t.Reply(ctx, rl.T("approval.approved", a.Requester, c.UserID)) })
+	})
+	errs = append(errs, inParallel(editPrompts, func() error {
+		j, claimed, err := b.o.Store.ClaimJob(ctx, a.JobID, b.o.Owner, now, b.lease(now))
+		if err != nil || !claimed {
+			return err
+		}
+		wechatID, err := b.o.Store.JobWechatID(ctx, j.ID)
+		if err != nil {
+			return errors.Join(err, thread.Reply(ctx, rl.T("err.store", b.admins(rl))))
+		}
+		requesterAdmin, _ := b.o.Policy.IsAdmin(ctx, b.o.Groups, Who{UserID: a.Requester})
+		return b.runBind(ctx, rl, j, app, wechatID, requesterAdmin, thread)
+	}), thread.opened())
 	return errors.Join(errs...)
 }
-
-// reopen is the thread at ref, or, where there is none, the requester's DMs.
-func (b *Bot) reopen(ref ThreadRef, requester string) Thread {
-	if ref.Channel == "" {
-		return dmThread{b: b, user: requester}
-	}
-	return b.o.Messenger.Reopen(ref)
-}
-
-// dmThread answers by DM where no thread can be reopened.
-type dmThread struct {
-	b    *Bot
-	user string
-}
-
-func (t dmThread) Reply(ctx context.Context, text string) error { return t.b.tell(ctx, t.user, text) }
-func (t dmThread) Attach(context.Context, File) error           { return ErrCannotAttach }
-func (t dmThread) Update(context.Context, string) error         { return nil } // the reply said it all
-func (t dmThread) Ref() ThreadRef                               { return ThreadRef{} }

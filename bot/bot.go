@@ -223,6 +223,12 @@ func (b *Bot) who(req Request) Who {
 	return Who{UserID: req.UserID, ChannelID: req.ChannelID, Admin: req.Admin}
 }
 
+// Busy answers a request the adapter did not take because too many are in
+// flight: at once, privately, and without touching anything.
+func (b *Bot) Busy(ctx context.Context, userID string, conv Conversation) error {
+	return conv.Private(ctx, b.userLang(ctx, userID).T("busy"))
+}
+
 // Handle runs one command to the end, answering through conv. The returned error
 // is for logs only: the requester has been told what they need to know.
 func (b *Bot) Handle(ctx context.Context, req Request, conv Conversation) error {

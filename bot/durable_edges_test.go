@@ -80,8 +80,9 @@ func TestSlowQRCodeAnswersOnce(t *testing.T) {
 	b := f.bot(func(o *bot.Options) { o.Timeout = 300 * time.Millisecond })
 	f.fake.SetLatency("/wxa/get_qrcode", 3*time.Second)
 	conv := run(t, b, "UALICE", "shop "+tester)
-	if len(conv.replies) != 1 || len(conv.updates) != 1 || !strings.HasPrefix(conv.updates[0], "✅") || len(conv.attaches) != 0 {
-		t.Fatalf("with a slow QR code: %v; want the outcome, ✅ and no QR code", conv)
+	if len(conv.replies) != 2 || !strings.HasPrefix(conv.replies[0], "Done") || len(conv.updates) != 1 ||
+		!strings.HasPrefix(conv.updates[0], "✅") || len(conv.attaches) != 0 {
+		t.Fatalf("with a slow QR code: %v; want the outcome, how to open it without the code, ✅ and no QR code", conv)
 	}
 	f.fake.SetLatency("/wxa/get_qrcode", 0)
 	f.clock.Add(time.Hour)

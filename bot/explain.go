@@ -112,6 +112,8 @@ func (b *Bot) explain(l Lang, app *App, masked string, err error) (reply, short 
 		return l.T("err.http", what, admins), l.T("err.http.short")
 	case errors.As(err, &nc):
 		return l.T("err.no_credentials", name, admins), l.T("err.credentials.short")
+	case errors.Is(err, wechat.ErrCrowded):
+		return l.T("err.crowded", name), l.T("err.crowded.short")
 	case errors.Is(err, errGaveUp):
 		return l.T("err.gave_up", masked, name, admins), l.T("err.gave_up.short")
 	}

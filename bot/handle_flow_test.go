@@ -24,6 +24,7 @@ func TestHandlePermittedBind(t *testing.T) {
 		locale    string
 		wantOpen  []string
 		wantReply []string
+		wantQR    string // in the QR code's comment
 		wantTitle string
 		wantDone  []string
 	}{
@@ -31,7 +32,8 @@ func TestHandlePermittedBind(t *testing.T) {
 			name:      "appid, English",
 			text:      appShop + " " + tester,
 			wantOpen:  []string{"<@UALICE>", "*Shop*", "`" + testerMasked + "`", appShop, "working"},
-			wantReply: []string{"Done: `" + testerMasked + "` is now an experiencer of *Shop*", "scanning this QR code"},
+			wantReply: []string{"Done: `" + testerMasked + "` is now an experiencer of *Shop*"},
+			wantQR:    "scanning this QR code",
 			wantTitle: "Trial version of Shop",
 			wantDone:  []string{"<@UALICE>", "`" + testerMasked + "`", "*Shop*"},
 		},
@@ -48,7 +50,8 @@ func TestHandlePermittedBind(t *testing.T) {
 			text:      "shop " + tester,
 			locale:    "zh-CN",
 			wantOpen:  []string{"<@UALICE>", "申请将", "*Shop*", "`" + testerMasked + "`", appShop},
-			wantReply: []string{"完成：`" + testerMasked + "` 已成为 *Shop* 的体验者", "二维码"},
+			wantReply: []string{"完成：`" + testerMasked + "` 已成为 *Shop* 的体验者"},
+			wantQR:    "二维码",
 			wantTitle: "Shop 体验版",
 			wantDone:  []string{"<@UALICE>", "`" + testerMasked + "`", "已是 *Shop* 的体验者"},
 		},
@@ -73,6 +76,7 @@ func TestHandlePermittedBind(t *testing.T) {
 			if !bytes.HasPrefix(qr.Data, []byte{0xFF, 0xD8}) || !bytes.Equal(qr.Data, wechattest.QRCodeJPEG()) {
 				t.Errorf("attachment is not the trial QR code JPEG: % x", qr.Data[:min(len(qr.Data), 8)])
 			}
+			wantContains(t, "QR code's comment", qr.Comment, c.wantQR, "`"+testerMasked+"`")
 			if qr.Name != appShop+"-trial.jpg" || qr.Title != c.wantTitle {
 				t.Errorf("attachment name %q title %q, want %q and %q", qr.Name, qr.Title, appShop+"-trial.jpg", c.wantTitle)
 			}
@@ -142,8 +146,8 @@ func TestHandleBindOutcomes(t *testing.T) {
 			ok:        true,
 			qr:        true,
 			bindCalls: 1,
-			en:        []string{"Nothing to do: `" + testerMasked + "` is already an experiencer of *Shop*", "QR code"},
-			zh:        []string{"无需操作", "二维码"},
+			en:        []string{"Nothing to do: `" + testerMasked + "` is already an experiencer of *Shop*"},
+			zh:        []string{"无需操作"},
 			enS:       "is an experiencer of *Shop*",
 			zhS:       "已是 *Shop* 的体验者",
 		},
@@ -204,6 +208,9 @@ func TestHandleBindOutcomes(t *testing.T) {
 				}
 				if c.qr && !bytes.HasPrefix(conv.attaches[0].Data, []byte{0xFF, 0xD8}) {
 					t.Errorf("attachment is not a JPEG")
+				}
+				if c.qr && !strings.Contains(conv.attaches[0].Comment, "`"+testerMasked+"`") {
+					t.Errorf("QR code's comment %q does not say whose it is", conv.attaches[0].Comment)
 				}
 				if n := f.fake.Calls(bindPath); n != c.bindCalls {
 					t.Errorf("bind_tester called %d times, want %d", n, c.bindCalls)
@@ -479,10 +486,11 @@ func TestHandleQRCodeFallbacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(conv.replies) != 1 || len(conv.attaches) != 0 || len(conv.updates) != 1 {
-			t.Fatalf("want 1 reply, no attachment, 1 update; got %v", conv)
+		if len(conv.replies) != 2 || len(conv.attaches) != 0 || len(conv.updates) != 1 {
+			t.Fatalf("want the outcome and how to open it, no attachment, 1 update; got %v", conv)
 		}
-		wantContains(t, "reply", conv.replies[0], "Done: `"+testerMasked+"`", "Version Management → Trial version", "`"+testerMasked+"`")
+		wantContains(t, "outcome", conv.replies[0], "Done: `"+testerMasked+"`")
+		wantContains(t, "second reply", conv.replies[1], "Version Management → Trial version", "`"+testerMasked+"`")
 		if !strings.HasPrefix(conv.updates[0], "✅") {
 			t.Errorf("bound but summary is %q", conv.updates[0])
 		}
@@ -515,26 +523,28 @@ func TestHandleQRCodeFallbacks(t *testing.T) {
 	})
 }
 
-// If the status message cannot be posted, nothing is bound: nobody would hear
-// of it. The requester is told privately, and the audit log says why.
-func TestHandleOpenFailsBindsNothing(t *testing.T) {
+// The status message and the WeChat call go out together, so a status
+// message that cannot be posted does not stop the bind: the outcome reaches
+// the requester privately.
+func TestHandleOpenFailsAnswersPrivately(t *testing.T) {
 	f := newFixture(t)
 	boom := errors.New("chat.postMessage: channel_not_found")
 	conv := &recConv{openErr: boom}
 	err := f.bot().Handle(context.Background(), bot.Request{UserID: "UALICE", Text: "shop " + tester}, conv)
 	if !errors.Is(err, boom) {
-		t.Fatalf("Handle = %v, want %v", err, boom)
+		t.Fatalf("Handle = %v, want %v for the log", err, boom)
 	}
-	if n := f.fake.Calls(bindPath); n != 0 {
-		t.Errorf("bind_tester called %d times, want 0", n)
+	if n := f.fake.Calls(bindPath); n != 1 {
+		t.Errorf("bind_tester called %d times, want 1", n)
 	}
-	if len(conv.privates) != 1 {
-		t.Fatalf("want one private answer; got %v", conv)
+	if len(conv.privates) != 2 || len(conv.replies) != 0 {
+		t.Fatalf("want the outcome and a note about the QR code, privately; got %v", conv)
 	}
-	wantContains(t, "private answer", conv.privates[0], "could not post in this channel", "I did nothing", "<@UADMIN>")
+	wantContains(t, "private answer", conv.privates[0], "Done: `"+testerMasked+"`")
+	wantContains(t, "private note", conv.privates[1], "cannot show the QR code here")
 	evs := f.events(t, bot.AuditFilter{})
-	if !slices.Equal(kinds(evs), []bot.EventKind{bot.EventAllowed, bot.EventFailed}) || evs[1].Detail != "could not post in the channel" {
-		t.Errorf("audit %+v, want allowed then failed: could not post in the channel", evs)
+	if !slices.Equal(kinds(evs), []bot.EventKind{bot.EventAllowed, bot.EventBound}) {
+		t.Errorf("audit %+v, want allowed then bound", evs)
 	}
 }
 
@@ -545,8 +555,8 @@ func TestHandleAlreadyBoundOutsideTheBot(t *testing.T) {
 		locale string
 		want   []string
 	}{
-		{"en", []string{"Nothing to do: `" + testerMasked + "` is already an experiencer of *Shop*", "added outside this bot", "will not end their access", "QR code"}},
-		{"zh", []string{"无需操作", "本机器人之外", "二维码"}},
+		{"en", []string{"Nothing to do: `" + testerMasked + "` is already an experiencer of *Shop*", "added outside this bot", "will not end their access"}},
+		{"zh", []string{"无需操作", "本机器人之外"}},
 	} {
 		t.Run(c.locale, func(t *testing.T) {
 			f := newFixture(t)

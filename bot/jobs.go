@@ -32,6 +32,9 @@ func outcomeUnknown(err error, path string) bool {
 	if errors.Is(err, wechat.ErrMaybeApplied) {
 		return true // an earlier attempt's answer was lost
 	}
+	if errors.Is(err, wechat.ErrCrowded) {
+		return false // never sent
+	}
 	var we *wechat.Error
 	if errors.As(err, &we) {
 		return we.Code == -1 // "system busy": it may have been carried out all the same
@@ -86,13 +89,14 @@ func recording(ctx context.Context) (context.Context, context.CancelFunc) {
 // runBind calls WeChat for bind job j, records the outcome and answers in thread.
 func (b *Bot) runBind(ctx context.Context, l Lang, j Job, app *App, wechatID string, admin bool, thread Thread) error {
 	log := b.o.Log.With("job", j.ID, "user", j.Requester, "app", app.ID, "wechatid", j.WechatMasked)
-	if !b.renew(ctx, j) {
-		return nil
-	}
+	// The job was just created or claimed, with a lease for this call.
 	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
 	res, err := b.o.WeChat.BindTester(wctx, app.ID, wechatID)
 	cancel()
 	redactWechatID(err, wechatID)
+	if j.Thread == (ThreadRef{}) {
+		j.Thread = thread.Ref() // a status message posted meanwhile
+	}
 	rctx, rcancel := recording(ctx)
 	defer rcancel()
 	now := b.o.Now()
@@ -120,6 +124,7 @@ func (b *Bot) runBind(ctx context.Context, l Lang, j Job, app *App, wechatID str
 		return errors.Join(reply, thread.Update(rctx, l.T("summary.checking", j.Requester, j.WechatMasked, Escape(app.Name))))
 	}
 	r := b.bindResult(ctx, j, app, wechatID, res, err, now)
+	r.LeaseUntil = b.lease(now) // time to answer
 	done, g, ferr := b.o.Store.FinishJob(rctx, j.ID, b.o.Owner, r, now)
 	if errors.Is(ferr, ErrLeaseLost) {
 		log.Info("job finished elsewhere", "error", ferr)
@@ -194,10 +199,8 @@ func (b *Bot) addedOutside(ctx context.Context, j Job, appid, wechatID string, r
 
 // answerBind tells the requester how bind job j ended, in thread, and
 // updates the status message. Only then is the job over.
+// j's lease was renewed when it was finished (or claimed).
 func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, err error, admin bool, thread Thread, resumed bool) error {
-	if !b.renew(ctx, j) {
-		return nil
-	}
 	// Each Slack post gets its own detached time: WeChat already acted, so the
 	// answer goes out even during shutdown, and one slow step does not take
 	// the others' time (the QR code's fetch has the request's own).
@@ -218,18 +221,23 @@ func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, 
 			err = errGaveUp
 		}
 		reply, short := b.explain(l, app, masked, err)
-		b.tellAdmins(ctx, app, err)
+		list := ""
 		if j.ErrCode == 85002 { // how full, in public; whose grants end first, to the requester alone
-			used, list := b.slotReport(wctx, l, app, admin)
+			var used string
+			used, list = b.slotReport(wctx, l, app, admin)
 			reply += "\n" + used
 			if list != "" {
-				errs = append(errs, b.post(ctx, func(ctx context.Context) error { return b.tell(ctx, j.Requester, used+"\n"+list) }))
+				list = used + "\n" + list
 			}
 		}
 		errs = append(errs, b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, prefix+reply) }),
 			b.post(ctx, func(ctx context.Context) error {
 				return thread.Update(ctx, l.T("summary.failed", j.Requester, masked, Escape(app.Name), short))
 			}))
+		if list != "" {
+			errs = append(errs, b.post(ctx, func(ctx context.Context) error { return b.tell(ctx, j.Requester, list) }))
+		}
+		b.tellAdmins(ctx, app, err)
 	default:
 		var text string
 		switch j.Outcome {
@@ -251,10 +259,17 @@ func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, 
 				text += "\n" + l.T("bind.until", slackTime(g.ExpiresAt), shortName(app), g.ID)
 			}
 		}
-		errs = append(errs, b.sendQR(wctx, ctx, l, app, masked, prefix+text, thread),
-			b.post(ctx, func(ctx context.Context) error {
-				return thread.Update(ctx, l.T("summary.ok", j.Requester, masked, Escape(app.Name)))
-			}))
+		// The outcome first; then the summary while the QR code (another
+		// WeChat call) is fetched, and its upload. One Slack call at a time per
+		// request keeps the connections to Slack few.
+		errs = append(errs, b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, prefix+text) }))
+		errs = append(errs, inParallel(
+			func() error {
+				return b.post(ctx, func(ctx context.Context) error {
+					return thread.Update(ctx, l.T("summary.ok", j.Requester, masked, Escape(app.Name)))
+				})
+			},
+			func() error { return b.sendQR(wctx, ctx, l, app, masked, thread) }))
 	}
 	errs = append(errs, b.post(ctx, func(ctx context.Context) error { return b.o.Store.JobAnswered(ctx, j.ID, b.o.Owner) }))
 	return errors.Join(errs...)
@@ -267,22 +282,20 @@ func (b *Bot) post(ctx context.Context, step func(context.Context) error) error 
 	return step(ctx)
 }
 
-// sendQR posts text with the trial version's QR code, or says how to open it
+// sendQR posts the trial version's QR code, or says how to open it
 // without. The code is fetched in the request's time (wctx), the posts in
 // their own (ctx, detached).
-func (b *Bot) sendQR(wctx, ctx context.Context, l Lang, app *App, masked, text string, thread Thread) error {
+func (b *Bot) sendQR(wctx, ctx context.Context, l Lang, app *App, masked string, thread Thread) error {
 	qctx, cancel := context.WithTimeout(wctx, b.o.Timeout)
 	qr, err := b.o.WeChat.TrialQRCode(qctx, app.ID, app.QRPath)
 	cancel()
 	if err != nil {
 		b.o.Log.Warn("no trial QR code", "app", app.ID, "error", err)
-		return b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, text+"\n"+l.T("bind.open_no_qr", masked)) })
-	}
-	if err := b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, text+"\n"+l.T("bind.open_qr", masked)) }); err != nil {
-		return err
+		return b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, l.T("bind.open_no_qr", masked)) })
 	}
 	return b.post(ctx, func(ctx context.Context) error {
-		err := thread.Attach(ctx, File{Name: app.ID + "-trial.jpg", Title: l.T("bind.qr_title", app.Name), Data: qr.Image})
+		err := thread.Attach(ctx, File{Name: app.ID + "-trial.jpg", Title: l.T("bind.qr_title", app.Name), Data: qr.Image,
+			Comment: l.T("bind.open_qr", masked)})
 		if errors.Is(err, ErrCannotAttach) {
 			err = thread.Reply(ctx, l.T("bind.qr_elsewhere"))
 		}
