@@ -182,9 +182,10 @@ func TestSlackApprovalByDM(t *testing.T) {
 
 	// The approver clicks Approve.
 	e.click(t, approver, prompt, bot.ActionApprove, id)
-	msgs := e.waitFor(t, "the parent updated to ✅", func(m slackfake.Message) bool {
+	e.waitFor(t, "the parent updated to ✅", func(m slackfake.Message) bool {
 		return isUpdate(m) && m.TS == parent.TS && strings.HasPrefix(m.Text, "✅")
 	})
+	msgs := e.waitFor(t, "the QR code", func(m slackfake.Message) bool { return m.Method == "file" })
 	edit, ok := first(msgs, func(m slackfake.Message) bool { return isUpdate(m) && m.TS == prompt.TS })
 	if !ok || edit.Channel != approverDM || !strings.Contains(edit.Text, "approved") || !strings.Contains(edit.Text, "<@"+approver+">") {
 		t.Errorf("prompt update = %+v (found %v), want it to say the approver approved", edit, ok)

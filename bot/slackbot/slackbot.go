@@ -1,7 +1,8 @@
 // Package slackbot connects the bot core to Slack over Socket Mode: one event
-// loop that acknowledges every envelope at once, then hands the work to a
-// bounded pool, and the Slack side of answering (parent message, thread replies,
-// ephemeral and response_url fallbacks). It holds no business rules.
+// loop that acknowledges every envelope at once, then starts its work at once
+// (up to a bound of commands in flight, past which the requester is told the
+// bot is busy), and the Slack side of answering (parent message, thread
+// replies, ephemeral and response_url fallbacks). It holds no business rules.
 package slackbot
 
 import (
@@ -28,6 +29,8 @@ import (
 type Handler interface {
 	Handle(ctx context.Context, req bot.Request, conv bot.Conversation) error
 	Click(ctx context.Context, c bot.Click, conv bot.Conversation) error
+	// Busy tells userID privately that their request was not taken.
+	Busy(ctx context.Context, userID string, conv bot.Conversation) error
 }
 
 // Config configures the Slack adapter.
@@ -35,11 +38,17 @@ type Config struct {
 	BotToken string        // xoxb-…
 	AppToken string        // xapp-…, Socket Mode
 	APIURL   string        // default https://slack.com/api/ (must end with /)
-	Workers  int           // commands handled at once; default 8
+	// MaxInFlight bounds the commands handled at once (default 100). Each
+	// starts as soon as it is acked, so a command that does not call WeChat
+	// never waits behind those that do; past the bound the requester is told
+	// at once to try again in a minute.
+	MaxInFlight int
 	Grace    time.Duration // how long in-flight work may finish after shutdown starts; default 20s
 	Log      *slog.Logger
 	// Observe, if set, is told the type of every envelope as it is acked. For metrics.
 	Observe func(envelopeType string)
+	// OnBusy, if set, is called for every request answered busy. For metrics.
+	OnBusy func()
 	// Seen, if set, records an envelope's key (event or trigger id) and says
 	// whether it is new across every replica of the bot (the store answers),
 	// so a redelivery that lands on another replica is handled once. Without
@@ -57,7 +66,8 @@ type Adapter struct {
 
 	botUserID string
 	connected atomic.Bool
-	sem       chan struct{}
+	sem       chan struct{} // one per command in flight
+	busySem   chan struct{} // one per busy answer being sent
 	inflight  sync.WaitGroup
 	seen      *dedupe
 }
@@ -73,8 +83,8 @@ func New(cfg Config) *Adapter {
 	if !strings.HasSuffix(cfg.APIURL, "/") {
 		cfg.APIURL += "/"
 	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 8
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = 100
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = 20 * time.Second
@@ -82,10 +92,12 @@ func New(cfg Config) *Adapter {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	// slack-go's default client has no timeout and 2 idle connections per host.
-	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
-		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
-	}}
+	// slack-go's default client has no timeout and 2 idle connections per
+	// host: every command in flight may keep one.
+	hc := &http.Client{Timeout: 20 * time.Second, Transport: drainBodies{&http.Transport{
+		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: cfg.MaxInFlight + 4, IdleConnTimeout: 90 * time.Second,
+		ForceAttemptHTTP2: true,
+	}}}
 	api := slack.New(cfg.BotToken,
 		slack.OptionAppLevelToken(cfg.AppToken),
 		slack.OptionAPIURL(cfg.APIURL),
@@ -95,7 +107,7 @@ func New(cfg Config) *Adapter {
 		// OptionDebug is never set: slack-go's debug log prints tokens.
 	)
 	return &Adapter{cfg: cfg, api: api, log: cfg.Log, http: hc,
-		sem: make(chan struct{}, cfg.Workers), seen: newDedupe(10 * time.Minute)}
+		sem: make(chan struct{}, cfg.MaxInFlight), busySem: make(chan struct{}, 16), seen: newDedupe(10 * time.Minute)}
 }
 
 // Connected reports whether the Socket Mode connection is up (for health checks).
@@ -205,7 +217,7 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 			return
 		}
 		conv := &slashConversation{a: a, cmd: cmd}
-		a.spawn(ctx, cmd.UserID, "slash:"+cmd.TriggerID, func(ctx context.Context) error {
+		a.spawn(ctx, cmd.UserID, "slash:"+cmd.TriggerID, conv, func(ctx context.Context) error {
 			return a.handler.Handle(ctx, bot.Request{UserID: cmd.UserID, ChannelID: cmd.ChannelID, Text: cmd.Text}, conv)
 		})
 	case socketmode.EventTypeInteractive:
@@ -217,7 +229,7 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 		act := cb.ActionCallback.BlockActions[0]
 		click := bot.Click{UserID: cb.User.ID, Action: act.ActionID, Value: act.Value}
 		conv := &clickConversation{a: a, responseURL: cb.ResponseURL}
-		a.spawn(ctx, cb.User.ID, "click:"+cb.TriggerID, func(ctx context.Context) error { return a.handler.Click(ctx, click, conv) })
+		a.spawn(ctx, cb.User.ID, "click:"+cb.TriggerID, conv, func(ctx context.Context) error { return a.handler.Click(ctx, click, conv) })
 	case socketmode.EventTypeEventsAPI:
 		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
 		if !ok {
@@ -234,22 +246,24 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 		}
 		req := bot.Request{UserID: m.User, ChannelID: m.Channel, Text: a.stripMention(m.Text)}
 		conv := &mentionConversation{a: a, channel: m.Channel, user: m.User, threadTS: thread}
-		a.spawn(ctx, m.User, "event:"+cb.EventID, func(ctx context.Context) error { return a.handler.Handle(ctx, req, conv) })
+		a.spawn(ctx, m.User, "event:"+cb.EventID, conv, func(ctx context.Context) error { return a.handler.Handle(ctx, req, conv) })
 	}
 }
 
-// spawn runs work in the bounded pool, after the envelope was acked, unless
-// another replica has already taken key. A panic in work is logged (without
-// the request's text) and the bot keeps serving.
-func (a *Adapter) spawn(ctx context.Context, user, key string, work func(context.Context) error) {
+// spawn starts work, after the envelope was acked, unless another replica
+// has already taken key; past MaxInFlight it answers busy through conv
+// instead. A panic in work is logged (without the request's text) and the
+// bot keeps serving.
+func (a *Adapter) spawn(ctx context.Context, user, key string, conv bot.Conversation, work func(context.Context) error) {
+	select {
+	case a.sem <- struct{}{}:
+	default:
+		a.busy(ctx, user, conv)
+		return
+	}
 	a.inflight.Add(1)
 	go func() {
 		defer a.inflight.Done()
-		select {
-		case a.sem <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
 		defer func() { <-a.sem }()
 		defer func() {
 			if r := recover(); r != nil { // a bug in one command must not stop the bot
@@ -267,6 +281,31 @@ func (a *Adapter) spawn(ctx context.Context, user, key string, work func(context
 		}
 		if err := work(ctx); err != nil {
 			a.log.Warn("command finished with errors", "user", user, "error", err)
+		}
+	}()
+}
+
+// busy tells user their request was not taken, unless so many busy answers
+// are already on their way that this one would only add to the crowd.
+func (a *Adapter) busy(ctx context.Context, user string, conv bot.Conversation) {
+	if a.cfg.OnBusy != nil {
+		a.cfg.OnBusy()
+	}
+	select {
+	case a.busySem <- struct{}{}:
+	default:
+		a.log.Warn("slack: too many commands in flight; request dropped without an answer", "user", user, "max_in_flight", a.cfg.MaxInFlight)
+		return
+	}
+	a.log.Warn("slack: too many commands in flight; answered busy", "user", user, "max_in_flight", a.cfg.MaxInFlight)
+	a.inflight.Add(1)
+	go func() {
+		defer a.inflight.Done()
+		defer func() { <-a.busySem }()
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := a.handler.Busy(ctx, user, conv); err != nil {
+			a.log.Warn("slack: busy answer not delivered", "user", user, "error", err)
 		}
 	}()
 }

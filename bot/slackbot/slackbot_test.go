@@ -49,6 +49,8 @@ type options struct {
 	// adapter (a Socket Mode connection more), bot and store, on the same fake
 	// Slack and fake WeChat, whose setup and cleanup stay with replicaOf.
 	replicaOf *env
+	// maxInFlight is the adapter's MaxInFlight (default its own).
+	maxInFlight int
 }
 
 // start runs the real bot against a fake Slack and a fake WeChat.
@@ -86,6 +88,7 @@ func startWith(t testing.TB, o options) *env {
 	client := wechat.NewClient(tr, wechat.NewTokenCache(wechat.SharedTokens{Store: st.Tokens(), Prefix: "app:",
 		Fetcher: wechat.StableTokens{T: tr, Secret: func(string) (string, bool) { return "app-secret", true }}}, 0))
 	adapter := slackbot.New(slackbot.Config{BotToken: botToken, AppToken: appToken, APIURL: sl.URL, Grace: 5 * time.Second,
+		MaxInFlight: o.maxInFlight,
 		Seen: func(ctx context.Context, key string) (bool, error) { return st.FirstSeen(ctx, key, time.Now()) }})
 	app := bot.App{ID: appID, Name: "Shop", Aliases: []string{"shop"}, Binders: []string{binder, "S0QATEAM"}, Slots: 15}
 	if o.app != nil {
@@ -120,12 +123,18 @@ func (e *env) slash(user, ch, text string) string {
 	return e.slack.SlashCommand(slackfake.SlashCommand{Text: text, UserID: user, ChannelID: ch})
 }
 
-// waitFor waits until a message matching pred has been recorded and returns all messages.
-func (e *env) waitFor(t testing.TB, what string, pred func(slackfake.Message) bool) []slackfake.Message {
+// waitFor waits until a message matching pred has been recorded, or one of
+// or holds for all messages, and returns all messages.
+func (e *env) waitFor(t testing.TB, what string, pred func(slackfake.Message) bool, or ...func([]slackfake.Message) bool) []slackfake.Message {
 	t.Helper()
 	msgs, ok := e.slack.WaitMessages(10*time.Second, func(ms []slackfake.Message) bool {
 		for _, m := range ms {
 			if pred(m) {
+				return true
+			}
+		}
+		for _, f := range or {
+			if f(ms) {
 				return true
 			}
 		}
@@ -155,7 +164,8 @@ func TestPermittedBindAnswersInAThread(t *testing.T) {
 	if !e.slack.WaitAck(id, 5*time.Second) {
 		t.Fatal("envelope not acked")
 	}
-	msgs := e.waitFor(t, "summary update", isUpdate)
+	e.waitFor(t, "summary update", isUpdate)
+	msgs := e.waitFor(t, "QR code", func(m slackfake.Message) bool { return m.Method == "file" })
 	posts := find(msgs, "chat.postMessage")
 	if len(posts) < 2 {
 		t.Fatalf("want parent and thread reply, got %+v", posts)
@@ -165,11 +175,11 @@ func TestPermittedBindAnswersInAThread(t *testing.T) {
 		!strings.Contains(parent.Text, "te***ne") || !strings.Contains(parent.Text, "Shop") || !strings.Contains(parent.Text, "working") {
 		t.Errorf("parent = %+v", parent)
 	}
-	if reply.ThreadTS != parent.TS || !strings.Contains(reply.Text, "now an experiencer") || !strings.Contains(reply.Text, "QR code") {
+	if reply.ThreadTS != parent.TS || !strings.Contains(reply.Text, "now an experiencer") {
 		t.Errorf("thread reply = %+v (parent ts %s)", reply, parent.TS)
 	}
 	files := find(msgs, "file")
-	if len(files) != 1 || files[0].ThreadTS != parent.TS || len(files[0].FileBytes) == 0 {
+	if len(files) != 1 || files[0].ThreadTS != parent.TS || len(files[0].FileBytes) == 0 || !strings.Contains(files[0].Text, "QR code") {
 		t.Errorf("QR code file = %+v", files)
 	}
 	upd := find(msgs, "chat.update")[0]
@@ -314,8 +324,11 @@ func TestNotInChannelFallsBackToResponseURL(t *testing.T) {
 	e := start(t)
 	e.slack.SetChannelError("C0PRIVATE", "not_in_channel")
 	e.slash(binder, "C0PRIVATE", "shop tester_one")
-	msgs := e.waitFor(t, "summary via response_url", func(m slackfake.Message) bool {
+	e.waitFor(t, "summary via response_url", func(m slackfake.Message) bool {
 		return m.Method == "response_url" && strings.HasPrefix(m.Text, "✅")
+	})
+	msgs := e.waitFor(t, "note about the QR code via response_url", func(m slackfake.Message) bool {
+		return m.Method == "response_url" && strings.Contains(m.Text, "invite me")
 	})
 	var texts []string
 	for _, m := range find(msgs, "response_url") {

@@ -96,6 +96,16 @@ func TestCheckConfigProblems(t *testing.T) {
 			want: []want{{"BINDTESTER_SHUTDOWN_GRACE", nil}},
 		},
 		{
+			name: "the old worker pool setting",
+			env:  merge(goodEnv(), map[string]string{"BINDTESTER_WORKERS": "8"}),
+			want: []want{{"BINDTESTER_WORKERS", []string{"BINDTESTER_MAX_IN_FLIGHT", "BINDTESTER_WECHAT_PER_APP"}}},
+		},
+		{
+			name: "in-flight bound not a number",
+			env:  merge(goodEnv(), map[string]string{"BINDTESTER_MAX_IN_FLIGHT": "lots", "BINDTESTER_WECHAT_PER_APP": "0"}),
+			want: []want{{"BINDTESTER_MAX_IN_FLIGHT", []string{"lots"}}, {"BINDTESTER_WECHAT_PER_APP", []string{"0"}}},
+		},
+		{
 			name: "unknown language",
 			env:  merge(goodEnv(), map[string]string{"BINDTESTER_LANG": "fr"}),
 			want: []want{{"BINDTESTER_LANG", []string{"fr", "en", "zh"}}},

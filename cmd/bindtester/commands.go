@@ -43,7 +43,7 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 		return err
 	}
 	adapter := slackbot.New(slackbot.Config{BotToken: s.SlackBotToken, AppToken: s.SlackAppToken, APIURL: s.SlackAPIURL,
-		Workers: s.Workers, Grace: s.Grace, Log: log, Observe: func(t string) { m.envelopes.WithLabelValues(t).Inc() },
+		MaxInFlight: s.MaxInFlight, OnBusy: m.busy.Inc, Grace: s.Grace, Log: log, Observe: func(t string) { m.envelopes.WithLabelValues(t).Inc() },
 		Seen: seenOnce(st)})
 	if s.OpsAddr != "" {
 		healthy := func(ctx context.Context) error {

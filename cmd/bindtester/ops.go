@@ -24,6 +24,7 @@ type metrics struct {
 	envelopes     *prometheus.CounterVec   // Socket Mode envelopes acked, by type
 	wechat        *prometheus.HistogramVec // WeChat HTTP attempts by path and result
 	groupFailures *prometheus.CounterVec   // failed user group lookups: stale (last members used) or denied
+	busy          prometheus.Counter       // requests answered busy (BINDTESTER_MAX_IN_FLIGHT reached)
 }
 
 func newMetrics() *metrics {
@@ -39,7 +40,9 @@ func newMetrics() *metrics {
 		groupFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindtester_group_lookup_failures_total",
 			Help: "Failed Slack user group lookups, by outcome: stale (the last known members were used) or denied (too old: the check failed)."}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.events, m.envelopes, m.wechat, m.groupFailures, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.busy = prometheus.NewCounter(prometheus.CounterOpts{Name: "bindtester_busy_total",
+		Help: "Requests not taken because BINDTESTER_MAX_IN_FLIGHT commands were in flight; the requester was told to try again."})
+	m.reg.MustRegister(m.events, m.envelopes, m.wechat, m.groupFailures, m.busy, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -78,6 +81,15 @@ func (s meteredStore) Record(ctx context.Context, e bot.Event) error {
 		s.events.WithLabelValues(string(e.Kind)).Inc()
 	}
 	return err
+}
+
+// CreateJob records the request's audit event with the intent: it counts too.
+func (s meteredStore) CreateJob(ctx context.Context, j bot.Job, wechatID string) (bot.Job, error) {
+	done, err := s.Store.CreateJob(ctx, j, wechatID)
+	if err == nil && j.Intent != nil {
+		s.events.WithLabelValues(string(j.Intent.Kind)).Inc()
+	}
+	return done, err
 }
 
 // FinishJob records a job's audit event with its outcome: it counts too.

@@ -36,20 +36,21 @@ type settings struct {
 	TokenService  string
 	AccessToken   string
 
-	PolicyFile string
-	Policy     *bot.Policy
-	Lang       bot.Lang
-	Workers    int
-	Grace      time.Duration
-	DBPath     string        // the store: a SQLite file, or a postgres:// URL
-	Lease      time.Duration // how long a job is its process's own before another may resume it
-	GroupStale time.Duration // how long the last known user group members count while lookups fail
-	DBSet      bool          // BINDTESTER_DB was given (the console sandbox ignores it, and says so)
-	StoreKey   []byte        // BINDTESTER_STORE_KEY; nil means the key file beside the database
-	Sweep      time.Duration // how often the worker looks for expired grants and approvals
-	OpsAddr    string        // where /healthz and /metrics are served; "" for nowhere
-	LogLevel   slog.Level
-	LogJSON    bool
+	PolicyFile  string
+	Policy      *bot.Policy
+	Lang        bot.Lang
+	MaxInFlight int // commands handled at once
+	PerApp      int // WeChat calls in flight per Mini Program
+	Grace       time.Duration
+	DBPath      string        // the store: a SQLite file, or a postgres:// URL
+	Lease       time.Duration // how long a job is its process's own before another may resume it
+	GroupStale  time.Duration // how long the last known user group members count while lookups fail
+	DBSet       bool          // BINDTESTER_DB was given (the console sandbox ignores it, and says so)
+	StoreKey    []byte        // BINDTESTER_STORE_KEY; nil means the key file beside the database
+	Sweep       time.Duration // how often the worker looks for expired grants and approvals
+	OpsAddr     string        // where /healthz and /metrics are served; "" for nowhere
+	LogLevel    slog.Level
+	LogJSON     bool
 
 	getenv        func(string) string                              // for variables named in the policy file (secret_env, …)
 	observeWeChat func(path string, took time.Duration, err error) // metrics, when served
@@ -117,7 +118,11 @@ func loadSettings(getenv func(string) string) (settings, problems) {
 	}
 	s.WeChatTimeout = duration(&p, getenv, "WECHAT_TIMEOUT", 10*time.Second)
 	s.Grace = duration(&p, getenv, "BINDTESTER_SHUTDOWN_GRACE", 20*time.Second)
-	s.Workers = number(&p, getenv, "BINDTESTER_WORKERS", 8)
+	if getenv("BINDTESTER_WORKERS") != "" {
+		p.add("BINDTESTER_WORKERS", "was replaced: commands no longer wait for a worker; set BINDTESTER_MAX_IN_FLIGHT (commands at once, default 100) and BINDTESTER_WECHAT_PER_APP (WeChat calls at once per Mini Program, default 16) instead")
+	}
+	s.MaxInFlight = number(&p, getenv, "BINDTESTER_MAX_IN_FLIGHT", 100)
+	s.PerApp = number(&p, getenv, "BINDTESTER_WECHAT_PER_APP", 16)
 	s.Sweep = duration(&p, getenv, "BINDTESTER_SWEEP_INTERVAL", time.Minute)
 	s.Lease = duration(&p, getenv, "BINDTESTER_JOB_LEASE", 45*time.Second)
 	s.GroupStale = duration(&p, getenv, "BINDTESTER_GROUP_STALE", 15*time.Minute)

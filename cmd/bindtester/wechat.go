@@ -59,7 +59,7 @@ func newWeChat(s settings, log *slog.Logger, st *store.Store) (*wechat.Client, e
 	default:
 		return nil, fmt.Errorf("no WeChat credentials configured")
 	}
-	return wechat.NewClient(t, tokens), nil
+	return wechat.NewClient(t, tokens).LimitPerApp(s.PerApp), nil
 }
 
 // shared puts f's tokens in st for every process on it, when there is a store.
