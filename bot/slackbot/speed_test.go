@@ -159,3 +159,24 @@ func countBusy(ms []slackfake.Message) int {
 	}
 	return n
 }
+
+// Connections to Slack are reused, uploads included (slack-go closes the
+// upload's answer unread, which alone would cost a connection per QR code):
+// binds one after another need the Socket Mode connection and a couple of
+// Web API connections, however many binds there are. The same for WeChat.
+func TestConnectionsReused(t *testing.T) {
+	e := start(t)
+	e.wechat.SetSlotLimit(appID, 100)
+	const binds = 10
+	before := e.slack.NewConnections()
+	for i := range binds {
+		e.slash(binder, channel, fmt.Sprintf("shop reuse_%02d", i))
+		waitCount(t, e, "file", i+1)
+	}
+	if got := e.slack.NewConnections() - before; got > 2 {
+		t.Errorf("%d binds with QR codes opened %d new connections to Slack, want at most 2", binds, got)
+	}
+	if got := e.wechat.NewConnections(); got > 3 {
+		t.Errorf("%d binds opened %d connections to WeChat, want at most 3", binds, got)
+	}
+}

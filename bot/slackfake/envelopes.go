@@ -15,9 +15,10 @@ type envelope struct {
 	payload      json.RawMessage
 	retryAttempt int
 	retryReason  string
-	raw          []byte  // what is written: marshal() of the fields above
-	on           *wsConn // the connection it was last written to, while not acked
-	deliveries   []int   // numbers of the connections it was written to, in order
+	raw          []byte    // what is written: marshal() of the fields above
+	on           *wsConn   // the connection it was last written to, while not acked
+	deliveries   []int     // numbers of the connections it was written to, in order
+	sent, acked  time.Time // first written to a connection; first acked
 }
 
 func (e *envelope) marshal() []byte {
@@ -211,6 +212,18 @@ func (s *Server) AckPayload(envelopeID string) json.RawMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ackPayloads[envelopeID]
+}
+
+// EnvelopeTimes returns when the envelope was first written to a websocket and when its first
+// ack arrived; either is zero when it has not happened (or the envelope ID is unknown). A
+// redelivery keeps the first times. acked − sent is how long Slack waited for the ack.
+func (s *Server) EnvelopeTimes(envelopeID string) (sent, acked time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if env := s.envelopes[envelopeID]; env != nil {
+		return env.sent, env.acked
+	}
+	return time.Time{}, time.Time{}
 }
 
 // WaitAck waits until the client acked the envelope.

@@ -87,18 +87,21 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if code := s.channelErrorLocked(channel, dmChannel(channel)); channel != "" && code != "" {
+		s.mu.Unlock()
 		slackError(w, code)
 		return
 	}
 	for _, f := range files {
 		if u := s.uploads[f.ID]; u == nil || !u.uploaded || u.completed {
+			s.mu.Unlock()
 			slackError(w, "file_not_found")
 			return
 		}
 	}
 	answer := make([]map[string]any, 0, len(files))
+	recorded := make([]Message, 0, len(files))
+	var hooks []func(Message)
 	for _, f := range files {
 		u := s.uploads[f.ID]
 		u.completed = true
@@ -114,8 +117,13 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request) {
 		if channel != "" {
 			m.TS = s.tsLocked()
 		}
-		s.record(m)
+		m, hooks = s.recordLocked(m)
+		recorded = append(recorded, m)
 		answer = append(answer, map[string]any{"id": f.ID, "title": title})
+	}
+	s.mu.Unlock()
+	for _, m := range recorded {
+		fire(m, hooks)
 	}
 	writeJSON(w, map[string]any{"ok": true, "files": answer})
 }

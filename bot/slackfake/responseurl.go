@@ -42,22 +42,25 @@ func (s *Server) serveResponseURL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	ru := s.responseURLs[r.PathValue("id")]
 	switch {
 	case ru == nil:
+		s.mu.Unlock()
 		http.Error(w, "no_service", http.StatusNotFound)
 		return
 	case ru.uses >= maxResponseURLUses:
+		s.mu.Unlock()
 		http.Error(w, "used_url", http.StatusNotFound)
 		return
 	}
 	ru.uses++
-	s.record(Message{
+	m, hooks := s.recordLocked(Message{
 		Method: "response_url", Channel: ru.channel, User: ru.user,
 		Text: body.Text, ThreadTS: body.ThreadTS, Blocks: blocksOf(string(body.Blocks)),
 		ResponseType: body.ResponseType, ReplaceOriginal: body.ReplaceOriginal,
 		DeleteOriginal: body.DeleteOriginal,
 	})
+	s.mu.Unlock()
+	fire(m, hooks)
 	writeJSON(w, map[string]any{"ok": true})
 }

@@ -8,6 +8,11 @@
 // production: rate limits, slow methods, channels the bot is not in, unknown users, revoked
 // tokens, disconnects and dead sockets.
 //
+// SetRoundTrip puts the fake a network away, for benchmarks: every HTTP request waits a round
+// trip before it is handled, and every new connection costs one more (see package netsim), so
+// a client that reuses its connections is faster than one that does not. NewConnections,
+// Message.At, EnvelopeTimes and OnMessage let a benchmark time the answers.
+//
 // Like Slack, the fake lets one app hold up to MaxConnections websockets (replicas of the bot)
 // and writes each envelope to one of them, taking the live connections in turn; an envelope
 // left unacked on a connection that closes is redelivered to another one. Deliveries,
@@ -26,6 +31,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/bindtester/bindtester/internal/netsim"
 )
 
 // Identity of the fake workspace and of the bot user in it.
@@ -58,6 +65,8 @@ type Message struct {
 	// FileName, FileTitle and FileBytes describe an uploaded file.
 	FileName, FileTitle string
 	FileBytes           []byte
+	// At is when the fake recorded it: when the message became visible, for a benchmark.
+	At time.Time
 }
 
 // Server is a fake Slack. Create it with NewServer and stop it with Close. All methods are
@@ -68,6 +77,7 @@ type Server struct {
 
 	botToken, appToken string
 	http               *httptest.Server
+	listener           *netsim.Listener
 	done               chan struct{}
 	closeOnce          sync.Once
 	kick               chan struct{} // wakes the envelope pump
@@ -93,8 +103,12 @@ type Server struct {
 	acks             map[string]int
 	ackPayloads      map[string]json.RawMessage
 
+	// Every HTTP request.
+	roundTrip time.Duration
+
 	// Web API.
 	messages      []Message
+	onMessage     []func(Message)
 	calls         map[string]int
 	channelErrors map[string]string
 	users         map[string]user
@@ -139,7 +153,10 @@ func NewServer(botToken, appToken string) *Server {
 	mux.HandleFunc("/ws", s.serveWebsocket)
 	mux.HandleFunc("/response/{id}", s.serveResponseURL)
 	mux.HandleFunc("/upload/{id}", s.serveUpload)
-	s.http = httptest.NewServer(mux) // listens on 127.0.0.1
+	s.http = httptest.NewUnstartedServer(s.delayed(mux)) // listens on 127.0.0.1
+	s.listener = netsim.Wrap(s.http.Listener)
+	s.http.Listener = s.listener
+	s.http.Start()
 	s.URL = s.http.URL + "/api/"
 	s.wg.Add(1)
 	go s.pump()
@@ -204,6 +221,58 @@ func (s *Server) SetLatency(method string, d time.Duration) {
 	s.latency[method] = d
 }
 
+// SetRoundTrip makes every HTTP request the fake receives — Web API methods (on top of
+// SetLatency), apps.connections.open and the websocket upgrade, response_url and upload URL
+// posts — wait d before it is handled, and every connection accepted from now on wait d more
+// before its first request is read, as a TCP and TLS handshake would. 0 removes both. Frames
+// on an open websocket (envelopes, acks, pings) are not delayed.
+func (s *Server) SetRoundTrip(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.roundTrip = d
+	s.listener.SetHandshake(d)
+}
+
+// NewConnections counts the TCP connections the fake's HTTP listener accepted: Web API,
+// response_url and upload connections, and each Socket Mode websocket (its upgrade is an HTTP
+// request on a connection of its own, like any other).
+func (s *Server) NewConnections() int { return s.listener.NewConnections() }
+
+// delayed wraps h so that every request first waits the round trip (see SetRoundTrip).
+func (s *Server) delayed(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		d := s.roundTrip
+		s.mu.Unlock()
+		s.sleep(r, d)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// sleep waits d, or less when the request's client goes away or the fake closes.
+func (s *Server) sleep(r *http.Request, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	case <-s.done:
+	}
+}
+
+// OnMessage registers fn to be called with each message recorded from now on (At set), after
+// the fake recorded it and before it answers the request that posted it, outside the fake's
+// lock. Calls come from the goroutines serving requests, so they may be concurrent; keep fn
+// quick, since the bot waits for its answer meanwhile.
+func (s *Server) OnMessage(fn func(Message)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onMessage = append(s.onMessage, fn)
+}
+
 // Calls counts the requests the Web API method received, rejected ones included.
 func (s *Server) Calls(method string) int {
 	s.mu.Lock()
@@ -254,19 +323,50 @@ func (s *Server) Messages() []Message {
 }
 
 // WaitMessages waits until done accepts the recorded messages, or timeout passes. It returns
-// the messages it last saw and whether done accepted them.
+// the messages it last saw and whether done accepted them. done is called with a copy, outside
+// the fake's lock, after every change: it may call the fake's other methods.
 func (s *Server) WaitMessages(timeout time.Duration, done func([]Message) bool) ([]Message, bool) {
-	var seen []Message
-	ok := s.wait(timeout, func() bool {
-		seen = slices.Clone(s.messages)
-		return done(seen)
-	})
-	return seen, ok
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		seen, changed := slices.Clone(s.messages), s.changed
+		s.mu.Unlock()
+		if done(seen) {
+			return seen, true
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return seen, false
+		case <-s.done:
+			return seen, false
+		}
+	}
 }
 
-func (s *Server) record(m Message) {
+// recordLocked stamps m with the time, keeps it and wakes the waiters; s.mu must be held. It
+// returns m as recorded and the OnMessage hooks to call with it once s.mu is released.
+func (s *Server) recordLocked(m Message) (Message, []func(Message)) {
+	m.At = time.Now()
 	s.messages = append(s.messages, m)
 	s.notifyLocked()
+	return m, s.onMessage
+}
+
+// record is recordLocked for a caller that does not hold s.mu; it calls the hooks.
+func (s *Server) record(m Message) {
+	s.mu.Lock()
+	m, hooks := s.recordLocked(m)
+	s.mu.Unlock()
+	fire(m, hooks)
+}
+
+// fire calls the OnMessage hooks with m; s.mu must not be held.
+func fire(m Message, hooks []func(Message)) {
+	for _, fn := range hooks {
+		fn(m)
+	}
 }
 
 // notifyLocked wakes every waiter; s.mu must be held.

@@ -326,14 +326,20 @@ func (s *Server) readAcks(c *wsConn) {
 		if json.Unmarshal(data, &ack) != nil || ack.EnvelopeID == "" {
 			continue
 		}
+		now := time.Now()
 		s.mu.Lock()
 		s.acks[ack.EnvelopeID]++
 		if len(ack.Payload) > 0 {
 			s.ackPayloads[ack.EnvelopeID] = ack.Payload
 		}
-		if env := s.envelopes[ack.EnvelopeID]; env != nil && env.on != nil {
-			delete(env.on.unacked, env.id)
-			env.on = nil
+		if env := s.envelopes[ack.EnvelopeID]; env != nil {
+			if env.acked.IsZero() {
+				env.acked = now
+			}
+			if env.on != nil {
+				delete(env.on.unacked, env.id)
+				env.on = nil
+			}
 		}
 		s.notifyLocked()
 		s.mu.Unlock()
@@ -433,6 +439,10 @@ func (s *Server) deliverOne() bool {
 	env.on = c
 	c.unacked[env.id] = env
 	env.deliveries = append(env.deliveries, c.n)
+	firstSend := env.sent.IsZero()
+	if firstSend {
+		env.sent = time.Now()
+	}
 	raw := env.raw
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -443,6 +453,9 @@ func (s *Server) deliverOne() bool {
 			env.on = nil
 			delete(c.unacked, env.id)
 			env.deliveries = env.deliveries[:len(env.deliveries)-1]
+			if firstSend && len(env.deliveries) == 0 {
+				env.sent = time.Time{}
+			}
 			s.queue = append([]*envelope{env}, s.queue...)
 		}
 		s.mu.Unlock()

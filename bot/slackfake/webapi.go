@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // serveAPI answers https://slack.com/api/{method}. slack-go sends most methods form-encoded
@@ -29,15 +28,7 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-		case <-s.done:
-		}
-		t.Stop()
-	}
+	s.sleep(r, delay)
 	if limited {
 		w.Header().Set("Retry-After", strconv.Itoa(limit.retryAfter))
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
@@ -158,8 +149,9 @@ func (s *Server) postMessage(w http.ResponseWriter, r *http.Request, method stri
 		return
 	}
 	m.TS = s.tsLocked()
-	s.record(m)
+	m, hooks := s.recordLocked(m)
 	s.mu.Unlock()
+	fire(m, hooks)
 
 	if method == "chat.postEphemeral" {
 		writeJSON(w, map[string]any{"ok": true, "message_ts": m.TS})
@@ -202,9 +194,7 @@ func (s *Server) updateMessage(w http.ResponseWriter, r *http.Request) {
 		slackError(w, "invalid_blocks")
 		return
 	}
-	s.mu.Lock()
 	s.record(m)
-	s.mu.Unlock()
 	writeJSON(w, map[string]any{
 		"ok": true, "channel": m.Channel, "ts": m.TS, "text": m.Text, "message": messageJSON(m),
 	})

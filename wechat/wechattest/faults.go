@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// Faults apply to a path before normal handling, in this order: Hold, then latency, then the
+// Faults apply to a path before normal handling, in this order: Hold, then latency (the round
+// trip plus the path's own), then the
 // queue of FailNext / FailNextHTTP answers. Every call still counts in Calls and Requests.
 // HoldAnswers applies after handling: the call is carried out, only its answer waits.
 
@@ -56,6 +57,16 @@ func (s *Server) SetLatency(path string, d time.Duration) {
 		return
 	}
 	s.latency[path] = d
+}
+
+// SetRoundTrip makes every call, whatever its path, wait d before it is handled (on top of the
+// path's SetLatency), and every connection accepted from now on wait d more before its first
+// request is read, as a TCP and TLS handshake would (see package netsim). 0 removes both.
+func (s *Server) SetRoundTrip(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rtt = max(d, 0)
+	s.listener.SetHandshake(d)
 }
 
 type hold struct {

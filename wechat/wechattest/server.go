@@ -7,6 +7,9 @@
 // HTTP. It therefore does not import package testing. MemoryTokenStore stands in for the
 // database through which bot replicas share their access tokens.
 //
+// SetRoundTrip puts the server a network away, for benchmarks: every call waits a round trip and
+// every new connection a handshake more; NewConnections shows whether the client reuses them.
+//
 // Methods that take an appid register that Mini Program when it is unknown (without a secret, so
 // stable_token refuses it until AddApp gives it one). Over HTTP, an unknown appid answers 40013.
 package wechattest
@@ -21,6 +24,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/bindtester/bindtester/internal/netsim"
 )
 
 // Server is a fake api.weixin.qq.com. Its zero value is not usable; call NewServer.
@@ -30,6 +35,7 @@ type Server struct {
 	URL string
 
 	srv       *httptest.Server
+	listener  *netsim.Listener
 	closed    chan struct{}
 	closeOnce sync.Once
 
@@ -42,6 +48,7 @@ type Server struct {
 	outcomes map[string]int
 	faults   map[string][]fault
 	latency  map[string]time.Duration
+	rtt      time.Duration // SetRoundTrip
 	holds    map[string]*hold
 	calls    map[string]int
 	fetches  int
@@ -77,8 +84,10 @@ func NewServer() *Server {
 	if err != nil {
 		panic(fmt.Sprintf("wechattest: listen on 127.0.0.1: %v", err))
 	}
+	s.listener = netsim.Wrap(ln)
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
-	s.srv.Listener = ln
+	s.srv.Listener.Close() // its own listener, replaced
+	s.srv.Listener = s.listener
 	s.srv.Start()
 	s.URL = s.srv.URL
 	return s
@@ -89,6 +98,10 @@ func (s *Server) Close() {
 	s.closeOnce.Do(func() { close(s.closed) })
 	s.srv.Close()
 }
+
+// NewConnections counts the TCP connections the server accepted. A client that keeps its
+// connections alive opens about as many as it has calls in flight at once.
+func (s *Server) NewConnections() int { return s.listener.NewConnections() }
 
 // Calls reports how many requests arrived for path (token endpoints and failed calls included).
 func (s *Server) Calls(path string) int {
@@ -163,7 +176,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		Method: r.Method, Path: path, Query: r.URL.Query(),
 		Body: body, ContentType: r.Header.Get("Content-Type"),
 	})
-	h, d, ah := s.holds[path], s.latency[path], s.answerHolds[path]
+	h, d, ah := s.holds[path], s.rtt+s.latency[path], s.answerHolds[path]
 	s.mu.Unlock()
 
 	if !s.wait(r, h, d) {
