@@ -66,16 +66,25 @@ func (s *Store) CreateApproval(ctx context.Context, a bot.Approval, wechatID str
 	if err != nil {
 		return bot.Approval{}, fmt.Errorf("%s: %w", what, err)
 	}
-	created, err := scanApproval(s.db.QueryRowContext(ctx, `INSERT INTO approvals
-		(app_id, wechat_hash, wechat_sealed, wechat_masked, requester, thread_channel, thread_parent_ts, thread_ts,
-		 duration, state, created_at, expires_at, prompts)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
-		RETURNING `+approvalCols,
-		a.AppID, s.seal.hash(wechatID), s.seal.seal(wechatID), masked, a.Requester,
-		a.Thread.Channel, a.Thread.ParentTS, a.Thread.ThreadTS,
-		int64(a.Duration), unixNano(a.CreatedAt), unixNano(a.ExpiresAt), prompts))
+	hash, sealed := s.seal.hash(wechatID), s.seal.seal(wechatID)
+	var created bot.Approval
+	err = s.writeStmt(ctx, what, func(ctx context.Context, q querier) error {
+		var err error
+		created, err = scanApproval(q.QueryRowContext(ctx, `INSERT INTO approvals
+			(app_id, wechat_hash, wechat_sealed, wechat_masked, requester, thread_channel, thread_parent_ts, thread_ts,
+			 duration, state, created_at, expires_at, prompts)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+			RETURNING `+approvalCols,
+			a.AppID, hash, sealed, masked, a.Requester,
+			a.Thread.Channel, a.Thread.ParentTS, a.Thread.ThreadTS,
+			int64(a.Duration), unixNano(a.CreatedAt), unixNano(a.ExpiresAt), prompts))
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return bot.Approval{}, fmt.Errorf("%s: %w", what, err)
+		return bot.Approval{}, err
 	}
 	return created, nil
 }
@@ -101,7 +110,7 @@ func (s *Store) SetPrompts(ctx context.Context, id int64, prompts []bot.MessageR
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	return execOne(ctx, s.db, what, `UPDATE approvals SET prompts = ? WHERE id = ?`, js, id)
+	return s.writeOne(ctx, what, `UPDATE approvals SET prompts = ? WHERE id = ?`, js, id)
 }
 
 // Decide moves pending approval id to state (approved, denied or expired),
@@ -117,7 +126,7 @@ func (s *Store) Decide(ctx context.Context, id int64, state bot.ApprovalState, b
 	default:
 		return bot.Approval{}, false, fmt.Errorf("%s: %q is not a decision", what, state)
 	}
-	err = s.inTx(ctx, what, func(t tx) error {
+	err = s.write(ctx, what, func(ctx context.Context, t tx) error {
 		var err error
 		a, err = scanApproval(t.QueryRowContext(ctx, `UPDATE approvals
 			SET state = ?, decided_by = ?, decided_at = ?

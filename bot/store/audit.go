@@ -19,7 +19,9 @@ func (s *Store) Record(ctx context.Context, e bot.Event) error {
 	if e.Kind == "" {
 		return errors.New("record event: no kind")
 	}
-	return recordEvent(ctx, s.db, e)
+	return s.writeStmt(ctx, "record "+string(e.Kind)+" event", func(ctx context.Context, q querier) error {
+		return recordEvent(ctx, q, e)
+	})
 }
 
 // recordEvent appends e to the audit log, inside a transaction or not.

@@ -34,7 +34,7 @@ func scanGrant(row scanner) (bot.Grant, error) {
 // about unbinding are ignored.
 func (s *Store) SaveGrant(ctx context.Context, g bot.Grant, wechatID string) (bot.Grant, error) {
 	var saved bot.Grant
-	err := s.inTx(ctx, "save grant", func(t tx) error {
+	err := s.write(ctx, "save grant", func(ctx context.Context, t tx) error {
 		var err error
 		saved, err = s.saveGrant(ctx, t, g, wechatID)
 		return err
@@ -148,7 +148,7 @@ func (s *Store) ClaimWarning(ctx context.Context, id int64, now, until time.Time
 	if now.IsZero() || until.IsZero() {
 		return false, fmt.Errorf("claim the warning of grant %d: no time", id)
 	}
-	n, err := execCount(ctx, s.db, fmt.Sprintf("claim the warning of grant %d", id),
+	n, err := s.writeCount(ctx, fmt.Sprintf("claim the warning of grant %d", id),
 		`UPDATE grants SET warn_claim_until = ? WHERE id = ? AND warned_at = 0 AND warn_claim_until <= ?`, unixNano(until), id, unixNano(now))
 	return n == 1, err
 }
@@ -158,18 +158,24 @@ func (s *Store) WarningSent(ctx context.Context, id int64, at time.Time) error {
 	if at.IsZero() {
 		return fmt.Errorf("mark grant %d warned: no time", id)
 	}
-	return execOne(ctx, s.db, fmt.Sprintf("mark grant %d warned", id), `UPDATE grants SET warned_at = ?, warn_claim_until = 0 WHERE id = ?`, unixNano(at), id)
+	return s.writeOne(ctx, fmt.Sprintf("mark grant %d warned", id), `UPDATE grants SET warned_at = ?, warn_claim_until = 0 WHERE id = ?`, unixNano(at), id)
 }
 
 // UnclaimWarning gives up a claim, so the next sweep tries again.
 func (s *Store) UnclaimWarning(ctx context.Context, id int64) error {
-	return execOne(ctx, s.db, fmt.Sprintf("unclaim the warning of grant %d", id), `UPDATE grants SET warn_claim_until = 0 WHERE id = ?`, id)
+	return s.writeOne(ctx, fmt.Sprintf("unclaim the warning of grant %d", id), `UPDATE grants SET warn_claim_until = 0 WHERE id = ?`, id)
 }
 
 // EndGrant marks grant id unbound by by ("" for the worker) at at; it
 // reports false if the grant had already ended.
 func (s *Store) EndGrant(ctx context.Context, id int64, by string, at time.Time) (bool, error) {
-	return endGrant(ctx, s.db, id, by, at)
+	var ended bool
+	err := s.writeStmt(ctx, fmt.Sprintf("end grant %d", id), func(ctx context.Context, q querier) error {
+		var err error
+		ended, err = endGrant(ctx, q, id, by, at)
+		return err
+	})
+	return err == nil && ended, err
 }
 
 func endGrant(ctx context.Context, q querier, id int64, by string, at time.Time) (bool, error) {

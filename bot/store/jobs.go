@@ -68,7 +68,7 @@ func (s *Store) CreateJob(ctx context.Context, j bot.Job, wechatID string) (bot.
 		hash, sealed = s.seal.hash(wechatID), s.seal.seal(wechatID)
 	}
 	var id int64
-	err := s.inTx(ctx, what, func(t tx) error {
+	err := s.write(ctx, what, func(ctx context.Context, t tx) error {
 		if j.Kind == bot.JobUnbind && j.GrantID != 0 && wechatID == "" { // the grant holds the tester
 			err := t.QueryRowContext(ctx, `SELECT wechat_hash, wechat_sealed FROM grants WHERE id = ?`, j.GrantID).Scan(&hash, &sealed)
 			if err != nil {
@@ -80,7 +80,11 @@ func (s *Store) CreateJob(ctx context.Context, j bot.Job, wechatID string) (bot.
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		if j.Intent != nil {
-			if err := recordEvent(ctx, t, *j.Intent); err != nil {
+			e := *j.Intent // the caller's event stays as it was
+			if e.At.IsZero() {
+				e.At = j.CreatedAt
+			}
+			if err := recordEvent(ctx, t, e); err != nil {
 				return err
 			}
 		}
@@ -123,7 +127,7 @@ func (s *Store) JobWechatID(ctx context.Context, id int64) (string, error) {
 
 // SetJobThread records where job id's requester is answered.
 func (s *Store) SetJobThread(ctx context.Context, id int64, ref bot.ThreadRef) error {
-	return execOne(ctx, s.db, fmt.Sprintf("set the thread of job %d", id),
+	return s.writeOne(ctx, fmt.Sprintf("set the thread of job %d", id),
 		`UPDATE jobs SET thread_channel = ?, thread_parent_ts = ?, thread_ts = ? WHERE id = ?`,
 		ref.Channel, ref.ParentTS, ref.ThreadTS, id)
 }
@@ -139,7 +143,7 @@ func (s *Store) DueJobs(ctx context.Context, now time.Time, limit int) ([]bot.Jo
 // compare-and-set on the lease, so of several processes one wins.
 func (s *Store) ClaimJob(ctx context.Context, id int64, owner string, now, until time.Time) (bot.Job, bool, error) {
 	what := fmt.Sprintf("claim job %d", id)
-	n, err := execCount(ctx, s.db, what, `UPDATE jobs SET lease_owner = ?, lease_until = ?,
+	n, err := s.writeCount(ctx, what, `UPDATE jobs SET lease_owner = ?, lease_until = ?,
 		attempts = attempts + CASE WHEN state = 'open' THEN 1 ELSE 0 END
 		WHERE id = ? AND answered = 0 AND lease_until <= ?`, owner, unixNano(until), id, unixNano(now))
 	if err != nil || n == 0 {
@@ -153,7 +157,7 @@ func (s *Store) ClaimJob(ctx context.Context, id int64, owner string, now, until
 func (s *Store) FinishJob(ctx context.Context, id int64, owner string, r bot.JobResult, at time.Time) (bot.Job, bot.Grant, error) {
 	what := fmt.Sprintf("finish job %d", id)
 	var g bot.Grant
-	err := s.inTx(ctx, what, func(t tx) error {
+	err := s.write(ctx, what, func(ctx context.Context, t tx) error {
 		j, err := scanJob(t.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`+s.forUpdate(), id))
 		if err != nil {
 			return rowErr(what, err)
@@ -224,7 +228,7 @@ func (s *Store) FinishJob(ctx context.Context, id int64, owner string, r bot.Job
 
 // RenewJob extends owner's lease on job id to until.
 func (s *Store) RenewJob(ctx context.Context, id int64, owner string, until time.Time) error {
-	n, err := execCount(ctx, s.db, fmt.Sprintf("renew job %d", id), `UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND answered = 0`,
+	n, err := s.writeCount(ctx, fmt.Sprintf("renew job %d", id), `UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND answered = 0`,
 		unixNano(until), id, owner)
 	if err == nil && n == 0 {
 		err = fmt.Errorf("renew job %d: %w", id, bot.ErrLeaseLost)
@@ -234,7 +238,7 @@ func (s *Store) RenewJob(ctx context.Context, id int64, owner string, until time
 
 // RetryJob leaves owner's open job to be tried again at next, releasing the lease.
 func (s *Store) RetryJob(ctx context.Context, id int64, owner, detail string, next time.Time) error {
-	n, err := execCount(ctx, s.db, fmt.Sprintf("retry job %d", id), `UPDATE jobs SET lease_owner = '', lease_until = 0, next_at = ?, detail = ?
+	n, err := s.writeCount(ctx, fmt.Sprintf("retry job %d", id), `UPDATE jobs SET lease_owner = '', lease_until = 0, next_at = ?, detail = ?
 		WHERE id = ? AND lease_owner = ? AND state = 'open'`, unixNano(next), detail, id, owner)
 	if err == nil && n == 0 {
 		err = fmt.Errorf("retry job %d: %w", id, bot.ErrLeaseLost)
@@ -244,7 +248,7 @@ func (s *Store) RetryJob(ctx context.Context, id int64, owner, detail string, ne
 
 // JobAnswered records that job id's requester has been told; the job is over.
 func (s *Store) JobAnswered(ctx context.Context, id int64, owner string) error {
-	n, err := execCount(ctx, s.db, fmt.Sprintf("answer job %d", id), `UPDATE jobs SET answered = 1, lease_owner = '', lease_until = 0
+	n, err := s.writeCount(ctx, fmt.Sprintf("answer job %d", id), `UPDATE jobs SET answered = 1, lease_owner = '', lease_until = 0
 		WHERE id = ? AND lease_owner = ?`, id, owner)
 	if err == nil && n == 0 {
 		err = fmt.Errorf("answer job %d: %w", id, bot.ErrLeaseLost)

@@ -86,13 +86,17 @@ func (r *refreshTokens) SaveRefreshToken(ctx context.Context, appid, token strin
 }
 
 func (r *refreshTokens) put(ctx context.Context, appid, seed, token string) error {
-	_, err := r.s.db.ExecContext(ctx, `INSERT INTO refresh_tokens (app_id, seed_hash, token_sealed, updated_at)
-		VALUES (?, ?, ?, ?)
-		ON CONFLICT (app_id) DO UPDATE SET
-		seed_hash = excluded.seed_hash, token_sealed = excluded.token_sealed, updated_at = excluded.updated_at`,
-		appid, r.seedHash(appid, seed), r.s.seal.sealFor(refreshTokenAD(appid), token), time.Now().UnixNano())
-	if err != nil {
-		return fmt.Errorf("store %s: save the authorizer_refresh_token of %s: %w", r.s.name, appid, err)
-	}
-	return nil
+	what := fmt.Sprintf("store %s: save the authorizer_refresh_token of %s", r.s.name, appid)
+	seedHash, sealed := r.seedHash(appid, seed), r.s.seal.sealFor(refreshTokenAD(appid), token)
+	return r.s.writeStmt(ctx, what, func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO refresh_tokens (app_id, seed_hash, token_sealed, updated_at)
+			VALUES (?, ?, ?, ?)
+			ON CONFLICT (app_id) DO UPDATE SET
+			seed_hash = excluded.seed_hash, token_sealed = excluded.token_sealed, updated_at = excluded.updated_at`,
+			appid, seedHash, sealed, time.Now().UnixNano())
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	})
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -13,15 +12,13 @@ func (s *Store) FirstSeen(ctx context.Context, key string, at time.Time) (bool, 
 	if key == "" {
 		return true, nil
 	}
-	n, err := execCount(ctx, s.db, "record a seen envelope",
+	n, err := s.writeCount(ctx, "record a seen envelope",
 		`INSERT INTO seen (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, unixNano(at))
 	return n == 1, err
 }
 
 // ForgetSeen drops keys seen before before; Slack redelivers for minutes, not hours.
 func (s *Store) ForgetSeen(ctx context.Context, before time.Time) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM seen WHERE at < ?`, unixNano(before)); err != nil {
-		return fmt.Errorf("forget seen envelopes: %w", err)
-	}
-	return nil
+	_, err := s.writeCount(ctx, "forget seen envelopes", `DELETE FROM seen WHERE at < ?`, unixNano(before))
+	return err
 }

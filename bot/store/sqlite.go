@@ -15,14 +15,21 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
+// sqliteConns is the size of a SQLite store's pool (see openSQLite).
+const sqliteConns = 2
+
 // openSQLite opens (creating it if missing) the SQLite store at path.
 //
 // Every connection runs in WAL mode with foreign keys on, a 5 s busy timeout
-// and immediate transactions. The pool holds a single connection: the bot
-// writes a few rows a minute, and one connection serializes this process's
-// reads and writes so no statement ever meets SQLITE_BUSY from its own
-// process; the busy timeout and immediate transactions cover other processes
-// (the admin subcommands) on the same file.
+// and immediate transactions. Once the store is checked and migrated, all
+// of this process's writes go through one committer, which makes concurrent
+// ones share a commit (groupcommit.go): its transaction is the only writer,
+// so no statement meets SQLITE_BUSY from its own process. The pool holds two
+// connections, one for the committer's transaction and one for the reads
+// meanwhile (in WAL mode a reader never waits for the writer, and sees every
+// commit made before it began); a third query waits for one of them. The
+// busy timeout and immediate transactions cover other processes (the admin
+// subcommands) on the same file.
 func openSQLite(ctx context.Context, path string, key []byte) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("open store: no database path given")
@@ -43,8 +50,8 @@ func openSQLite(ctx context.Context, path string, key []byte) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", abs, err)
 	}
-	sqlDB.SetMaxOpenConns(1)
-	sqlDB.SetMaxIdleConns(1)
+	sqlDB.SetMaxOpenConns(sqliteConns)
+	sqlDB.SetMaxIdleConns(sqliteConns)
 	sqlDB.SetConnMaxLifetime(0)
 	sqlDB.SetConnMaxIdleTime(0)
 
@@ -57,6 +64,7 @@ func openSQLite(ctx context.Context, path string, key []byte) (*Store, error) {
 			err = s.prepare(ctx)
 		}
 		if err == nil {
+			s.gc = newCommitter(s.db)
 			return s, nil
 		}
 		if !isBusy(err) || attempt == 5 || ctx.Err() != nil {

@@ -13,7 +13,8 @@
 //
 // Both engines run the same queries (written with ? placeholders, numbered
 // for PostgreSQL) and the same Go rules; what differs — opening, migrations,
-// locks — is in sqlite.go and postgres.go.
+// locks — is in sqlite.go and postgres.go, and, on SQLite, concurrent
+// writes sharing commits in groupcommit.go.
 package store
 
 import (
@@ -35,6 +36,7 @@ type Store struct {
 	name string // what errors call the database: the file path, or host/dbname
 	seal *sealer
 	eng  engine
+	gc   *committer // SQLite: every write goes through it (see groupcommit.go); nil on PostgreSQL
 
 	tokenLocks keyLocks      // SQLite: the token locks of every TokenStore (see Tokens)
 	tokenSlots chan struct{} // PostgreSQL: outer token locks held at once (see Tokens)
@@ -94,7 +96,12 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Close closes the database (SQLite checkpoints its WAL into the main file).
+// On SQLite it first waits for the writes already handed in to be committed;
+// writes after Close fail.
 func (s *Store) Close() error {
+	if s.gc != nil {
+		s.gc.close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.name, err)
 	}
@@ -124,15 +131,27 @@ type db struct {
 }
 
 func (d db) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	notInPiece(ctx)
 	return d.DB.ExecContext(ctx, rebind(d.pg, q), args...)
 }
 
 func (d db) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	notInPiece(ctx)
 	return d.DB.QueryContext(ctx, rebind(d.pg, q), args...)
 }
 
 func (d db) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	notInPiece(ctx)
 	return d.DB.QueryRowContext(ctx, rebind(d.pg, q), args...)
+}
+
+// notInPiece panics if ctx is a SQLite write's (see groupcommit.go): it
+// must use its transaction, which holds one of the pool's connections; on
+// the pool it would miss its batch's writes, or wait for itself.
+func notInPiece(ctx context.Context) {
+	if ctx.Value(committerCtx{}) != nil {
+		panic("store: a write queried the database handle instead of its transaction")
+	}
 }
 
 func (d db) begin(ctx context.Context) (tx, error) {
@@ -184,7 +203,8 @@ func rebind(pg bool, q string) string {
 	return b.String()
 }
 
-// inTx runs fn in a transaction, committing if it returns nil.
+// inTx runs fn in a transaction, committing if it returns nil. Writes go
+// through write (groupcommit.go), which is inTx on PostgreSQL.
 func (s *Store) inTx(ctx context.Context, what string, fn func(tx) error) error {
 	t, err := s.db.begin(ctx)
 	if err != nil {

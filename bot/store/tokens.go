@@ -92,7 +92,12 @@ func (ts *tokenStore) lockLocal(ctx context.Context, key string) (func(), error)
 	}
 }
 
-// update reads key's token, runs fn and stores what it returns if it changed.
+// update reads key's token with q, runs fn and stores what it returns if it
+// changed. On PostgreSQL q is the transaction holding the key's advisory
+// lock, and the token is stored in it. On SQLite q is the pool and the token
+// is stored through the committer while the caller holds the key's lock in
+// the process: no write in a batch ever takes a token lock, so waiting for
+// the committer with one held cannot deadlock.
 func (ts *tokenStore) update(ctx context.Context, q querier, key string, fn func(context.Context, wechat.Token) (wechat.Token, error)) (wechat.Token, error) {
 	stored, err := ts.read(ctx, q, key)
 	if err != nil {
@@ -105,13 +110,25 @@ func (ts *tokenStore) update(ctx context.Context, q querier, key string, fn func
 	if tok.Value == "" {
 		return tok, nil
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO tokens (key, token_sealed, token_hash, expires_at, fetched_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET token_sealed = excluded.token_sealed, token_hash = excluded.token_hash,
-		expires_at = excluded.expires_at, fetched_at = excluded.fetched_at`,
-		key, ts.s.seal.sealFor(tokenAD(key), tok.Value), ts.s.seal.keyedHash("access token", tok.Value),
-		unixNano(tok.ExpiresAt), unixNano(tok.Fetched))
+	what := fmt.Sprintf("store %s: save token %s", ts.s.name, key)
+	sealed, hash := ts.s.seal.sealFor(tokenAD(key), tok.Value), ts.s.seal.keyedHash("access token", tok.Value)
+	save := func(ctx context.Context, q querier) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO tokens (key, token_sealed, token_hash, expires_at, fetched_at) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET token_sealed = excluded.token_sealed, token_hash = excluded.token_hash,
+			expires_at = excluded.expires_at, fetched_at = excluded.fetched_at`,
+			key, sealed, hash, unixNano(tok.ExpiresAt), unixNano(tok.Fetched))
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	}
+	if ts.s.db.pg {
+		err = save(ctx, q)
+	} else {
+		err = ts.s.writeStmt(ctx, what, save)
+	}
 	if err != nil {
-		return wechat.Token{}, fmt.Errorf("store %s: save token %s: %w", ts.s.name, key, err)
+		return wechat.Token{}, err
 	}
 	return tok, nil
 }
