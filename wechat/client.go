@@ -23,11 +23,19 @@ type Client struct {
 	perApp int // calls in flight per Mini Program; 0: no bound
 	mu     sync.Mutex
 	slots  map[string]*semaphore.Weighted
+	qr     *qrCache // nil: every TrialQRCode asks WeChat
 }
 
 // NewClient makes a client that gets its access tokens from tokens.
 func NewClient(t *Transport, tokens TokenSource) *Client {
 	return &Client{t: t, tokens: tokens, slots: map[string]*semaphore.Weighted{}}
+}
+
+// Prefetch gets appid's access token now, so the first request does not
+// wait for it (and a credential problem shows at startup).
+func (c *Client) Prefetch(ctx context.Context, appid string) error {
+	_, err := c.tokens.Token(ctx, appid)
+	return err
 }
 
 // LimitPerApp lets at most n calls for one Mini Program be in flight at once
@@ -193,8 +201,16 @@ type QRCode struct {
 	Image       []byte
 }
 
-// TrialQRCode fetches the trial version's QR code; path is the page to open (may be empty).
+// TrialQRCode fetches the trial version's QR code; path is the page to open
+// (may be empty). See CacheQRCodes.
 func (c *Client) TrialQRCode(ctx context.Context, appid, path string) (QRCode, error) {
+	if c.qr != nil {
+		return c.qr.get(ctx, appid+"\x00"+path, func(ctx context.Context) (QRCode, error) { return c.fetchQRCode(ctx, appid, path) })
+	}
+	return c.fetchQRCode(ctx, appid, path)
+}
+
+func (c *Client) fetchQRCode(ctx context.Context, appid, path string) (QRCode, error) {
 	var qr QRCode
 	q := map[string]string{}
 	if path != "" {

@@ -510,3 +510,43 @@ func TestLimitPerAppKeepsAppsApart(t *testing.T) {
 		t.Errorf("after the binds: %v, want the slots free again", err)
 	}
 }
+
+// The trial QR code is one picture per app and path: kept, it is fetched once
+// for many binds, concurrent ones included; failures are not kept, and a kept
+// code is fetched again once its time is up.
+func TestQRCodesCached(t *testing.T) {
+	fake, c := setup(t)
+	c.CacheQRCodes(200 * time.Millisecond)
+	ctx := context.Background()
+	fake.FailNext("/wxa/get_qrcode", 1, 48001)
+	if _, err := c.TrialQRCode(ctx, appID, ""); err == nil {
+		t.Fatal("the failure was not returned")
+	}
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if qr, err := c.TrialQRCode(ctx, appID, ""); err != nil || len(qr.Image) == 0 {
+				t.Errorf("TrialQRCode = %d bytes, %v", len(qr.Image), err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := fake.Calls("/wxa/get_qrcode"); n != 2 {
+		t.Errorf("get_qrcode called %d times, want 2 (the failure, then one fetch for five binds)", n)
+	}
+	if _, err := c.TrialQRCode(ctx, appID, "pages/cart"); err != nil {
+		t.Fatal(err)
+	}
+	if n := fake.Calls("/wxa/get_qrcode"); n != 3 {
+		t.Errorf("another path: get_qrcode called %d times in all, want 3", n)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := c.TrialQRCode(ctx, appID, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := fake.Calls("/wxa/get_qrcode"); n != 4 {
+		t.Errorf("after the cache time: get_qrcode called %d times in all, want 4", n)
+	}
+}

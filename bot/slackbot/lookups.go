@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"golang.org/x/sync/singleflight"
 )
 
 // GroupMembers looks up user group members with usergroups.users.list; wrap it
@@ -16,12 +17,14 @@ func (g GroupMembers) Members(ctx context.Context, groupID string) ([]string, er
 	return g.API.GetUserGroupMembersContext(ctx, groupID)
 }
 
-// Locales finds a user's Slack locale with users.info, cached for a day.
+// Locales finds a user's Slack locale with users.info, cached for a day;
+// concurrent lookups of one user are one call.
 type Locales struct {
 	API *slack.Client
 
-	mu sync.Mutex
-	m  map[string]localeEntry
+	flight singleflight.Group
+	mu     sync.Mutex
+	m      map[string]localeEntry
 }
 
 type localeEntry struct {
@@ -36,15 +39,21 @@ func (l *Locales) Locale(ctx context.Context, userID string) string {
 	if ok && time.Since(e.at) < 24*time.Hour {
 		return e.locale
 	}
-	u, err := l.API.GetUserInfoContext(ctx, userID, slack.GetUserInfoOptionIncludeLocale(true))
+	v, err, _ := l.flight.Do(userID, func() (any, error) {
+		u, err := l.API.GetUserInfoContext(ctx, userID, slack.GetUserInfoOptionIncludeLocale(true))
+		if err != nil {
+			return "", err
+		}
+		l.mu.Lock()
+		if l.m == nil {
+			l.m = map[string]localeEntry{}
+		}
+		l.m[userID] = localeEntry{locale: u.Locale, at: time.Now()}
+		l.mu.Unlock()
+		return u.Locale, nil
+	})
 	if err != nil {
 		return "" // the configured default language
 	}
-	l.mu.Lock()
-	if l.m == nil {
-		l.m = map[string]localeEntry{}
-	}
-	l.m[userID] = localeEntry{locale: u.Locale, at: time.Now()}
-	l.mu.Unlock()
-	return u.Locale
+	return v.(string)
 }

@@ -35,16 +35,16 @@ type Handler interface {
 
 // Config configures the Slack adapter.
 type Config struct {
-	BotToken string        // xoxb-…
-	AppToken string        // xapp-…, Socket Mode
-	APIURL   string        // default https://slack.com/api/ (must end with /)
-	// MaxInFlight bounds the commands handled at once (default 100). Each
+	BotToken string // xoxb-…
+	AppToken string // xapp-…, Socket Mode
+	APIURL   string // default https://slack.com/api/ (must end with /)
+	// MaxInFlight bounds the commands handled at once (default 256). Each
 	// starts as soon as it is acked, so a command that does not call WeChat
 	// never waits behind those that do; past the bound the requester is told
 	// at once to try again in a minute.
 	MaxInFlight int
-	Grace    time.Duration // how long in-flight work may finish after shutdown starts; default 20s
-	Log      *slog.Logger
+	Grace       time.Duration // how long in-flight work may finish after shutdown starts; default 20s
+	Log         *slog.Logger
 	// Observe, if set, is told the type of every envelope as it is acked. For metrics.
 	Observe func(envelopeType string)
 	// OnBusy, if set, is called for every request answered busy. For metrics.
@@ -84,7 +84,7 @@ func New(cfg Config) *Adapter {
 		cfg.APIURL += "/"
 	}
 	if cfg.MaxInFlight <= 0 {
-		cfg.MaxInFlight = 100
+		cfg.MaxInFlight = 256
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = 20 * time.Second

@@ -42,6 +42,7 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	go prefetchTokens(ctx, wx, s.Policy, log)
 	adapter := slackbot.New(slackbot.Config{BotToken: s.SlackBotToken, AppToken: s.SlackAppToken, APIURL: s.SlackAPIURL,
 		MaxInFlight: s.MaxInFlight, OnBusy: m.busy.Inc, Grace: s.Grace, Log: log, Observe: func(t string) { m.envelopes.WithLabelValues(t).Inc() },
 		Seen: seenOnce(st)})
@@ -358,4 +359,17 @@ func checkWeChat(ctx context.Context, s settings, stdout io.Writer) error {
 		return fmt.Errorf("WeChat refused or failed for %d of %d apps (see above)", failed, len(s.Policy.Apps))
 	}
 	return nil
+}
+
+// prefetchTokens gets every app's access token at startup, so the first
+// binds do not wait for it; an app whose credentials fail is logged now
+// rather than at its first request.
+func prefetchTokens(ctx context.Context, wx *wechat.Client, p *bot.Policy, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for _, a := range p.Apps {
+		if err := wx.Prefetch(ctx, a.ID); err != nil && ctx.Err() == nil {
+			log.Warn("wechat: no access token for this app at startup; its binds will fail until this is fixed", "app", a.ID, "error", err)
+		}
+	}
 }

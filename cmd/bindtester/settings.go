@@ -119,9 +119,9 @@ func loadSettings(getenv func(string) string) (settings, problems) {
 	s.WeChatTimeout = duration(&p, getenv, "WECHAT_TIMEOUT", 10*time.Second)
 	s.Grace = duration(&p, getenv, "BINDTESTER_SHUTDOWN_GRACE", 20*time.Second)
 	if getenv("BINDTESTER_WORKERS") != "" {
-		p.add("BINDTESTER_WORKERS", "was replaced: commands no longer wait for a worker; set BINDTESTER_MAX_IN_FLIGHT (commands at once, default 100) and BINDTESTER_WECHAT_PER_APP (WeChat calls at once per Mini Program, default 16) instead")
+		p.add("BINDTESTER_WORKERS", "was replaced: commands no longer wait for a worker; set BINDTESTER_MAX_IN_FLIGHT (commands at once, default 256) and BINDTESTER_WECHAT_PER_APP (WeChat calls at once per Mini Program, default 16) instead")
 	}
-	s.MaxInFlight = number(&p, getenv, "BINDTESTER_MAX_IN_FLIGHT", 100)
+	s.MaxInFlight = number(&p, getenv, "BINDTESTER_MAX_IN_FLIGHT", 256)
 	s.PerApp = number(&p, getenv, "BINDTESTER_WECHAT_PER_APP", 16)
 	s.Sweep = duration(&p, getenv, "BINDTESTER_SWEEP_INTERVAL", time.Minute)
 	s.Lease = duration(&p, getenv, "BINDTESTER_JOB_LEASE", 45*time.Second)

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bindtester/bindtester/bot"
 	"github.com/bindtester/bindtester/bot/store"
@@ -59,7 +60,7 @@ func newWeChat(s settings, log *slog.Logger, st *store.Store) (*wechat.Client, e
 	default:
 		return nil, fmt.Errorf("no WeChat credentials configured")
 	}
-	return wechat.NewClient(t, tokens).LimitPerApp(s.PerApp), nil
+	return wechat.NewClient(t, tokens).LimitPerApp(s.PerApp).CacheQRCodes(10 * time.Minute), nil
 }
 
 // shared puts f's tokens in st for every process on it, when there is a store.
