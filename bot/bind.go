@@ -86,7 +86,10 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 	}
 	// The intent is durable, so the status message and the WeChat call go
 	// out together; the outcome waits for both (and goes to the requester
-	// privately if the status message could not be posted).
+	// privately if the status message could not be posted). Where the thread
+	// is is stored beside them, for a job resumed elsewhere; the outcome,
+	// which names it too, does not wait for that.
+	threadStored := make(chan struct{})
 	thread := openThread(conv, func() (Thread, error) {
 		var t Thread
 		err := b.post(ctx, func(ctx context.Context) (err error) {
@@ -94,15 +97,21 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 			return err
 		})
 		if err != nil {
+			close(threadStored)
 			log.Warn("could not post the status message; answering privately", "error", err)
 			return nil, err
 		}
-		if err := b.o.Store.SetJobThread(ctx, j.ID, t.Ref()); err != nil {
-			log.Warn("thread of the job not stored; a resumed job answers by DM", "error", err)
-		}
+		go func() {
+			defer close(threadStored)
+			if err := b.o.Store.SetJobThread(ctx, j.ID, t.Ref()); err != nil {
+				log.Warn("thread of the job not stored; a resumed job answers by DM", "error", err)
+			}
+		}()
 		return t, nil
 	})
-	return errors.Join(b.runBind(ctx, l, j, app, cmd.WechatID, d.Admin, thread), thread.opened())
+	err = b.runBind(ctx, l, j, app, cmd.WechatID, d.Admin, thread)
+	<-threadStored
+	return errors.Join(err, thread.opened())
 }
 
 // notPosted tells the requester that nothing was done because the status

@@ -322,14 +322,19 @@ func (a *Adapter) stripMention(text string) string {
 	}))
 }
 
-// dedupe remembers keys for a while, so a redelivered envelope is handled once.
+// dedupe remembers keys for at least ttl (at most twice that), so a
+// redelivered envelope is handled once: two generations of keys, the older
+// dropped whole when the newer is ttl old, so no envelope costs a scan.
 type dedupe struct {
-	ttl  time.Duration
-	mu   sync.Mutex
-	keys map[string]time.Time
+	ttl       time.Duration
+	mu        sync.Mutex
+	cur, prev map[string]struct{}
+	since     time.Time // when cur began
 }
 
-func newDedupe(ttl time.Duration) *dedupe { return &dedupe{ttl: ttl, keys: map[string]time.Time{}} }
+func newDedupe(ttl time.Duration) *dedupe {
+	return &dedupe{ttl: ttl, cur: map[string]struct{}{}, prev: map[string]struct{}{}, since: time.Now()}
+}
 
 // first reports whether key is new; empty keys are always new.
 func (d *dedupe) first(key string) bool {
@@ -338,18 +343,15 @@ func (d *dedupe) first(key string) bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	now := time.Now()
-	if len(d.keys) > 1000 {
-		for k, t := range d.keys {
-			if now.Sub(t) > d.ttl {
-				delete(d.keys, k)
-			}
-		}
+	if now := time.Now(); now.Sub(d.since) > d.ttl {
+		d.prev, d.cur, d.since = d.cur, map[string]struct{}{}, now
 	}
-	if t, ok := d.keys[key]; ok && now.Sub(t) <= d.ttl {
+	_, inCur := d.cur[key]
+	_, inPrev := d.prev[key]
+	if inCur || inPrev {
 		return false
 	}
-	d.keys[key] = now
+	d.cur[key] = struct{}{}
 	return true
 }
 

@@ -16,7 +16,7 @@ import (
 )
 
 // sqliteConns is the size of a SQLite store's pool (see openSQLite).
-const sqliteConns = 2
+const sqliteConns = 4
 
 // openSQLite opens (creating it if missing) the SQLite store at path.
 //

@@ -161,3 +161,8 @@ func send(ctx context.Context, sl *slackfake.Server, a *answers, c command, time
 func bindCommand(i int) command {
 	return command{channel: fmt.Sprintf("C%06d", i), text: fmt.Sprintf("%s bench_%06d", appAlias, i)}
 }
+
+// warmupCommand is the i-th bind of the warm-up: /bindtester shop warm_<i> in channel CW<i>.
+func warmupCommand(i int) command {
+	return command{channel: fmt.Sprintf("CW%06d", i), text: fmt.Sprintf("%s warm_%06d", appAlias, i)}
+}

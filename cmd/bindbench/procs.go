@@ -112,10 +112,12 @@ func (t *tail) String() string {
 	return string(bytes.TrimSpace(t.buf))
 }
 
-// buildBindtester builds ./cmd/bindtester of the module in the current directory into dir.
+// buildBindtester builds ./cmd/bindtester of the module in the current
+// directory into dir, as the Dockerfile builds the released binary.
 func buildBindtester(ctx context.Context, dir string) (string, error) {
 	out := filepath.Join(dir, "bindtester")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/bindtester/bindtester/cmd/bindtester")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "github.com/bindtester/bindtester/cmd/bindtester")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/bindtester: %w\n%s\nTo measure a tree that builds, e.g. HEAD:\n"+
 			"  git worktree add /tmp/bench-head HEAD && (cd /tmp/bench-head && go build -o /tmp/bindtester ./cmd/bindtester)\n"+

@@ -49,7 +49,7 @@ func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 
 func printScenario(w io.Writer, s string, c config, res *results) {
 	switch s {
 	case scenarioLatency:
-		fmt.Fprintf(w, "\nLATENCY: Slack %v and WeChat %v round trips, %d binds per run, a fresh bot each run\n", c.slackRTT, c.wechatRTT, c.binds)
+		fmt.Fprintf(w, "\nLATENCY: Slack %v and WeChat %v round trips, %d binds per run after %d per in-flight slot to warm up, a fresh bot each run\n", c.slackRTT, c.wechatRTT, c.binds, c.warmup)
 		printRuns(w, res.Latency)
 	case scenarioLoopback:
 		fmt.Fprintf(w, "\nLOOPBACK: no added latency, %d binds, %d in flight\n", c.loopbackCommands, c.loopbackInflight)

@@ -45,6 +45,12 @@ func (b *bench) load(ctx context.Context, bot string, slackRTT, wechatRTT time.D
 	a := watchAnswers(f.slack, threadReply)
 	slack0, wechat0 := f.slack.NewConnections(), f.wechat.NewConnections()
 	runCtx, stop := p.watch(ctx)
+	if w := b.cfg.warmup * inflight; w > 0 {
+		if _, _, err := drive(runCtx, f.slack, a, w, inflight, warmupCommand, b.cfg.timeout); err != nil {
+			stop()
+			return r, fmt.Errorf("%s, %d in flight, warming up: %w", bot, inflight, err)
+		}
+	}
 	out, took, err := drive(runCtx, f.slack, a, n, inflight, bindCommand, b.cfg.timeout)
 	stop()
 	if err != nil {

@@ -45,7 +45,7 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	go prefetchTokens(ctx, wx, s.Policy, log)
 	adapter := slackbot.New(slackbot.Config{BotToken: s.SlackBotToken, AppToken: s.SlackAppToken, APIURL: s.SlackAPIURL,
 		MaxInFlight: s.MaxInFlight, OnBusy: m.busy.Inc, Grace: s.Grace, Log: log, Observe: func(t string) { m.envelopes.WithLabelValues(t).Inc() },
-		Seen: seenOnce(st)})
+		Seen: seenOnce(s.DBPath, st)})
 	if s.OpsAddr != "" {
 		healthy := func(ctx context.Context) error {
 			if !adapter.Connected() {
@@ -82,8 +82,13 @@ func groupCache(src bot.GroupMembers, stale time.Duration, log *slog.Logger, m *
 }
 
 // seenOnce tells the Slack adapter whether an envelope is new across every
-// replica on st, forgetting envelopes after a day (Slack redelivers for minutes).
-func seenOnce(st *store.Store) func(ctx context.Context, key string) (bool, error) {
+// replica on st, forgetting envelopes after a day (Slack redelivers for
+// minutes). On SQLite there is one process, which recognizes redeliveries
+// in memory: nil, and no write per command.
+func seenOnce(dsn string, st *store.Store) func(ctx context.Context, key string) (bool, error) {
+	if !store.IsPostgres(dsn) {
+		return nil
+	}
 	var pruned atomic.Int64
 	return func(ctx context.Context, key string) (bool, error) {
 		now := time.Now()

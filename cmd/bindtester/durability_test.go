@@ -64,6 +64,16 @@ func TestKilledAfterBindIsResumedByTheNextProcess(t *testing.T) {
 			}) {
 				t.Fatalf("WeChat never bound %s under a status message; messages %+v", id, sl.Messages())
 			}
+			// The status message is posted while WeChat binds, and where it is
+			// stored beside the bind: killed before that, the resumed job
+			// would answer by DM (TestKilledBeforeTheThreadIsStoredAnswersByDM).
+			st := openTestStore(t, db)
+			if !eventually(20*time.Second, func() bool {
+				jobs := pendingJobs(t, st)
+				return len(jobs) == 1 && jobs[0].Thread.ParentTS == parent.TS
+			}) {
+				t.Fatalf("the thread of the job was never stored: %+v", pendingJobs(t, st))
+			}
 			bound := time.Now()
 			a.kill(t)
 			release()
@@ -74,7 +84,6 @@ func TestKilledAfterBindIsResumedByTheNextProcess(t *testing.T) {
 				t.Fatalf("bot A answered before it was killed (its WeChat timeout passed?): replies %+v updates %+v", replies, updates)
 			}
 
-			st := openTestStore(t, db)
 			ctx := context.Background()
 			b := startProc(t, "bot B", e, "run")
 			if !eventually(20*time.Second, func() bool {
@@ -285,5 +294,54 @@ func ageGrant(t *testing.T, dsn string, id int64, at time.Time) {
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		t.Fatalf("age grant %d: %d rows changed", id, n)
+	}
+}
+
+// The status message is posted while WeChat binds. A process killed after
+// WeChat bound but before Slack answered the status post (so before where it
+// is could be stored) leaves a job without a thread: the next process still
+// finishes it, and tells the requester by DM.
+func TestKilledBeforeTheThreadIsStoredAnswersByDM(t *testing.T) {
+	sl := slackfake.NewServer(e2eBotToken, e2eAppToken)
+	t.Cleanup(sl.Close)
+	wx := wechattest.NewServer()
+	t.Cleanup(wx.Close)
+	wx.AddApp(testAppID, testAppSecret)
+	db := filepath.Join(t.TempDir(), "bindtester.db")
+	e := procEnv(sl, wx, db)
+	const id, masked = "tester_dm", "te***dm"
+
+	release := wx.HoldAnswers("/wxa/bind_tester")
+	defer release()
+	a := startProc(t, "bot A", e, "run")
+	if !sl.WaitLiveConnections(1, 20*time.Second) {
+		t.Fatal("bot A never connected over Socket Mode")
+	}
+	sl.SetLatency("chat.postMessage", 30*time.Second) // the status post is still on its way
+	sl.SlashCommand(slackfake.SlashCommand{Text: testAppID + " " + id + " for 12h", UserID: e2eBinder, ChannelID: e2eChannel})
+	if !eventually(20*time.Second, func() bool { return wx.UserStr(testAppID, id) != "" }) {
+		t.Fatal("WeChat never bound the tester")
+	}
+	a.kill(t)
+	release()
+	sl.SetLatency("chat.postMessage", 0)
+
+	st := openTestStore(t, db)
+	if jobs := pendingJobs(t, st); len(jobs) != 1 || jobs[0].Thread.Channel != "" {
+		t.Fatalf("jobs %+v: want one, without a thread", jobs)
+	}
+	b := startProc(t, "bot B", e, "run")
+	dm := "D" + e2eBinder
+	if !eventually(20*time.Second, func() bool {
+		return len(withText(sl.MessagesIn(dm, ""), "Done: `"+masked+"`")) == 1 && len(pendingJobs(t, st)) == 0
+	}) {
+		t.Fatalf("bot B never told the requester by DM; messages %+v", sl.Messages())
+	}
+	b.kill(t)
+	if done := withText(sl.MessagesIn(dm, ""), "Done: `"+masked+"`"); !strings.HasPrefix(done[0].Text, bot.English.T("job.resumed")) {
+		t.Errorf("DM %q does not say first that the bot was interrupted", done[0].Text)
+	}
+	if _, err := st.FindGrant(context.Background(), testAppID, id); err != nil {
+		t.Errorf("no grant for the resumed bind: %v", err)
 	}
 }
