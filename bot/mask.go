@@ -73,11 +73,14 @@ func invisible(r rune) bool {
 	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Variation_Selector)
 }
 
-// defang breaks what Slack would turn into a link by itself.
+// defang breaks what Slack would turn into a link by itself. Every "://"
+// is broken, not only those of the URLs linkish finds: a domain found first
+// ("a.bc" in "a.bcd://x") would otherwise hide the scheme after it.
 func defang(s string) string {
-	return linkish.ReplaceAllStringFunc(s, func(l string) string {
+	s = linkish.ReplaceAllStringFunc(s, func(l string) string {
 		return strings.ReplaceAll(strings.ReplaceAll(l, "://", "[:]//"), ".", "[.]")
 	})
+	return strings.ReplaceAll(s, "://", "[:]//")
 }
 
 // echoLimit is how much of a typed argument an answer quotes back.
