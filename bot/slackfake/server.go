@@ -25,6 +25,7 @@ package slackfake
 
 import (
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -124,8 +125,24 @@ type user struct{ name, locale string }
 type rateLimit struct{ left, retryAfter int }
 
 // NewServer starts a fake Slack on 127.0.0.1 that accepts botToken on the Web API and
-// appToken on apps.connections.open.
-func NewServer(botToken, appToken string) *Server {
+// appToken on apps.connections.open, over plain HTTP/1.1.
+func NewServer(botToken, appToken string) *Server { return newServer(botToken, appToken, false) }
+
+// NewServerTLS is NewServer over TLS, speaking HTTP/2 to clients that offer it, as Slack
+// does: concurrent calls of one client can share one connection. Its certificate is
+// self-signed (CertPEM); a client trusts it through its root CAs, e.g. SSL_CERT_FILE.
+func NewServerTLS(botToken, appToken string) *Server { return newServer(botToken, appToken, true) }
+
+// CertPEM is the PEM of the certificate a NewServerTLS server presents (nil without TLS).
+func (s *Server) CertPEM() []byte {
+	c := s.http.Certificate()
+	if c == nil {
+		return nil
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+}
+
+func newServer(botToken, appToken string, tls bool) *Server {
 	s := &Server{
 		botToken:         botToken,
 		appToken:         appToken,
@@ -156,7 +173,12 @@ func NewServer(botToken, appToken string) *Server {
 	s.http = httptest.NewUnstartedServer(s.delayed(mux)) // listens on 127.0.0.1
 	s.listener = netsim.Wrap(s.http.Listener)
 	s.http.Listener = s.listener
-	s.http.Start()
+	if tls {
+		s.http.EnableHTTP2 = true
+		s.http.StartTLS()
+	} else {
+		s.http.Start()
+	}
 	s.URL = s.http.URL + "/api/"
 	s.wg.Add(1)
 	go s.pump()

@@ -22,12 +22,13 @@ const bareEnv = "BINDBENCH_BARE"
 // command in a thread. It acks each command at once, then posts a parent message in the
 // command's channel and one reply under it (chat.postMessage with thread_ts), with nothing in
 // between: no storage, no WeChat, no worker pool. Its HTTP client is tuned the way one would
-// tune any bot's (a timeout, keep-alive with 16 idle connections per host, as bindtester's
-// adapter has); slack-go's default keeps only 2. It reads SLACK_BOT_TOKEN, SLACK_APP_TOKEN and
+// tune any bot's (a timeout, keep-alive with 16 idle connections per host, HTTP/2 where the
+// server offers it, as bindtester's adapter has); slack-go's default keeps only 2. It reads SLACK_BOT_TOKEN, SLACK_APP_TOKEN and
 // SLACK_API_URL, and serves until ctx ends or Slack refuses the tokens.
 func runBare(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
 	hc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
 		Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
+		ForceAttemptHTTP2: true, // what Go's default transport does; a custom one must ask
 	}}
 	api := slack.New(getenv("SLACK_BOT_TOKEN"),
 		slack.OptionAppLevelToken(getenv("SLACK_APP_TOKEN")),
