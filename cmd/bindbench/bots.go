@@ -37,10 +37,14 @@ type fakes struct {
 
 // newFakes starts the fakes, slackRTT and wechatRTT away (see their SetRoundTrip), with the
 // Mini Program known and its experiencer slots unlimited.
-func newFakes(slackRTT, wechatRTT time.Duration) *fakes {
+func newFakes(slackTLS bool, slackRTT, wechatRTT time.Duration) *fakes {
 	// Slack over TLS with HTTP/2, as the real one: a bot whose client
 	// offers HTTP/2 shares connections among its concurrent calls.
-	f := &fakes{slack: slackfake.NewServerTLS(botToken, appToken), wechat: wechattest.NewServer()}
+	sl := slackfake.NewServer
+	if slackTLS {
+		sl = slackfake.NewServerTLS
+	}
+	f := &fakes{slack: sl(botToken, appToken), wechat: wechattest.NewServer()}
 	f.slack.SetRoundTrip(slackRTT)
 	f.slack.SetUser(binder, "bench", "en-US")
 	f.wechat.SetRoundTrip(wechatRTT)
@@ -67,14 +71,16 @@ func (l *launcher) start(ctx context.Context, bot string, f *fakes) (*process, e
 	if err != nil {
 		return nil, err
 	}
-	// The fake Slack's certificate is the only root either bot trusts.
-	certFile := filepath.Join(dir, "slack-ca.pem")
-	if err := os.WriteFile(certFile, f.slack.CertPEM(), 0o600); err != nil {
-		return nil, err
-	}
 	// HOME and TMPDIR point into dir, and dir is the working directory: no .env is read.
-	env := []string{"HOME=" + dir, "TMPDIR=" + dir, "SSL_CERT_FILE=" + certFile,
+	env := []string{"HOME=" + dir, "TMPDIR=" + dir,
 		"SLACK_BOT_TOKEN=" + botToken, "SLACK_APP_TOKEN=" + appToken, "SLACK_API_URL=" + f.slack.URL}
+	if pem := f.slack.CertPEM(); pem != nil { // the fake Slack's certificate is the only root either bot trusts
+		certFile := filepath.Join(dir, "slack-ca.pem")
+		if err := os.WriteFile(certFile, pem, 0o600); err != nil {
+			return nil, err
+		}
+		env = append(env, "SSL_CERT_FILE="+certFile)
+	}
 	var path string
 	switch bot {
 	case bare:

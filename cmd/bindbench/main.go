@@ -76,6 +76,7 @@ type config struct {
 	heldBinds, helps    int
 	timeout             time.Duration
 	warmup              int // binds before the measured ones, per in-flight slot
+	slackTLS            bool
 	bin                 string
 	scenarios, bots     []string
 	jsonPath            string
@@ -100,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.held, "held", 8*time.Second, "how long WeChat holds each bind_tester call in the help-held scenario")
 	fs.IntVar(&c.heldBinds, "held-binds", 20, "binds waiting on WeChat in the help-held scenario")
 	fs.IntVar(&c.helps, "helps", 20, "help commands sent, one after the other, in the help-held scenario")
+	fs.BoolVar(&c.slackTLS, "slack-tls", true, "the fake Slack speaks TLS with HTTP/2, as Slack does (both bots trust its certificate through SSL_CERT_FILE); false: plain HTTP/1.1")
 	fs.IntVar(&c.warmup, "warmup", 1, "binds per in-flight slot sent first and not measured, for both bots (the first answers of a fresh process wait for new connections and a Slack locale lookup); 0 measures them. New connections are counted from before the warm-up")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "how long to wait for an answer before counting the command lost")
 	fs.StringVar(&c.bin, "bin", "", "the bindtester binary; empty: go build ./cmd/bindtester of the module in the current directory")

@@ -49,7 +49,12 @@ func table(w io.Writer) *tabwriter.Writer { return tabwriter.NewWriter(w, 0, 0, 
 func printScenario(w io.Writer, s string, c config, res *results) {
 	switch s {
 	case scenarioLatency:
-		fmt.Fprintf(w, "\nLATENCY: Slack %v and WeChat %v round trips, %d binds per run after %d per in-flight slot to warm up, a fresh bot each run\n", c.slackRTT, c.wechatRTT, c.binds, c.warmup)
+		slack := "plain HTTP/1.1"
+		if c.slackTLS {
+			slack = "TLS and HTTP/2"
+		}
+		fmt.Fprintf(w, "\nLATENCY: Slack %v (%s) and WeChat %v round trips, %d binds per run after %d per in-flight slot to warm up, a fresh bot each run\n",
+			c.slackRTT, slack, c.wechatRTT, c.binds, c.warmup)
 		printRuns(w, res.Latency)
 	case scenarioLoopback:
 		fmt.Fprintf(w, "\nLOOPBACK: no added latency, %d binds, %d in flight\n", c.loopbackCommands, c.loopbackInflight)

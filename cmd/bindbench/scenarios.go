@@ -35,7 +35,7 @@ const settle = 2 * time.Second
 // load runs n binds, inflight at a time, against bot on fakes slackRTT and wechatRTT away.
 func (b *bench) load(ctx context.Context, bot string, slackRTT, wechatRTT time.Duration, n, inflight int) (runResult, error) {
 	r := runResult{Bot: bot, InFlight: inflight}
-	f := newFakes(slackRTT, wechatRTT)
+	f := newFakes(b.cfg.slackTLS, slackRTT, wechatRTT)
 	defer f.close()
 	p, err := b.launch.start(ctx, bot, f)
 	if err != nil {
@@ -123,7 +123,7 @@ func (b *bench) helpHeld(ctx context.Context, res *results) error {
 		return nil
 	}
 	b.logf("help-held: %d binds held %v by WeChat, then %d helps", b.cfg.heldBinds, b.cfg.held, b.cfg.helps)
-	f := newFakes(b.cfg.slackRTT, 0)
+	f := newFakes(b.cfg.slackTLS, b.cfg.slackRTT, 0)
 	defer f.close()
 	f.wechat.SetLatency("/wxa/bind_tester", b.cfg.held)
 	p, err := b.launch.start(ctx, bindtester, f)
@@ -188,7 +188,7 @@ type memResult struct {
 func (b *bench) memory(ctx context.Context, res *results) error {
 	for _, bot := range b.cfg.bots {
 		b.logf("memory: %s, idle", bot)
-		f := newFakes(0, 0)
+		f := newFakes(b.cfg.slackTLS, 0, 0)
 		p, err := b.launch.start(ctx, bot, f)
 		if err != nil {
 			f.close()
