@@ -150,9 +150,11 @@ func (s *Store) Decide(ctx context.Context, id int64, state bot.ApprovalState, b
 		}
 		j := bot.Job{Kind: bot.JobBind, AppID: a.AppID, WechatMasked: a.WechatMasked, Requester: a.Requester, Actor: by,
 			Channel: a.Thread.Channel, Thread: a.Thread, Duration: a.Duration, ApprovalID: a.ID, CreatedAt: at}
-		if a.JobID, err = insertJob(ctx, t, j, hash, sealed, 0); err != nil {
+		job, err := insertJob(ctx, t, j, hash, sealed, 0)
+		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
+		a.JobID = job.ID
 		return execOne(ctx, t, what, `UPDATE approvals SET job_id = ? WHERE id = ?`, a.JobID, id)
 	})
 	if err != nil || decided {

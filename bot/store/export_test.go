@@ -19,8 +19,8 @@ func (s *Store) sqliteCommits() int64 {
 
 // holdCommitter makes s's committer run a write that blocks until release
 // is called, so the writes handed in meanwhile queue up and make its next
-// batch. The committer's transaction holds one of the pool's two
-// connections until then.
+// batch. The committer's transaction holds one of the pool's connections
+// until then.
 // release is also called when the test ends (before the store is closed).
 func holdCommitter(t testing.TB, s *Store) (release func()) {
 	t.Helper()

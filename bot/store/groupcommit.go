@@ -40,12 +40,12 @@ package store
 // queued gets the context's error, and its piece never runs; once a piece
 // has started it runs to the end, and its caller waits for the outcome.
 //
-// The batch's transaction holds one of the pool's two connections while it
-// runs; reads outside the committer use the other meanwhile, seeing the
+// The batch's transaction holds one of the pool's connections while it
+// runs; reads outside the committer use the others meanwhile, seeing the
 // last commit (WAL mode), or wait for a connection. A piece must use the
 // transaction it is given, never the Store's database handle — a query
 // there would miss the batch's writes, or wait for a connection forever if
-// both were taken — so db panics when asked from a piece's context; nor may
+// all were taken — so db panics when asked from a piece's context; nor may
 // a piece write through the Store again (do panics: the committer would
 // wait for itself).
 //
@@ -235,18 +235,12 @@ func (c *committer) commit(batch []*piece) (notRun []*piece) {
 		}
 		return nil
 	}
-	conn, err := c.db.DB.Conn(context.Background())
+	sqlTx, err := c.db.DB.BeginTx(context.Background(), nil)
 	if err != nil {
 		c.refuse(batch, err)
 		return nil
 	}
-	defer conn.Close() // back to the pool
-	sqlTx, err := conn.BeginTx(context.Background(), nil)
-	if err != nil {
-		c.refuse(batch, err)
-		return nil
-	}
-	t := tx{Tx: sqlTx}
+	t := c.db.tx(sqlTx)
 	var ran []*piece
 	for i, p := range batch {
 		if !c.start(p) {
@@ -297,29 +291,24 @@ func (c *committer) commit(batch []*piece) (notRun []*piece) {
 }
 
 // commitAlone runs p, started and alone, as writes ran before there was a
-// committer: statements in autocommit, a transaction without savepoints.
+// committer: statements in autocommit on the pool, a transaction without
+// savepoints.
 func (c *committer) commitAlone(p *piece) {
-	conn, err := c.db.DB.Conn(context.Background())
-	if err != nil {
-		p.result <- pieceOutcome{err: fmt.Errorf("%s: %w", p.what, err)}
-		return
-	}
-	defer conn.Close() // back to the pool
 	ctx := pieceContext(p)
 	if p.stmt != nil {
-		out := callPiece(p, func() error { return p.stmt(ctx, conn) })
+		out := callPiece(p, func() error { return p.stmt(ctx, autocommit{c.db}) })
 		if out.err == nil && out.panicked == nil {
 			c.commits.Add(1)
 		}
 		p.result <- out
 		return
 	}
-	sqlTx, err := conn.BeginTx(context.Background(), nil)
+	sqlTx, err := c.db.DB.BeginTx(context.Background(), nil)
 	if err != nil {
 		p.result <- pieceOutcome{err: fmt.Errorf("%s: %w", p.what, err)}
 		return
 	}
-	t := tx{Tx: sqlTx}
+	t := c.db.tx(sqlTx)
 	out := callPiece(p, func() error { return p.fn(ctx, t) })
 	if out.err != nil || out.panicked != nil {
 		t.Rollback()

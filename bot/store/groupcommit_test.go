@@ -647,3 +647,59 @@ func BenchmarkConcurrentJobs(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConcurrentBinds is a whole bind as package bot makes it, from
+// SetParallelism(p) × GOMAXPROCS goroutines at once, on SQLite: a look-up of
+// the tester's grant, the job created with its intent, its thread stored,
+// the job finished with its grant and audit record, and answered — four
+// writes and three reads (the grant, and each write that returns the job).
+func BenchmarkConcurrentBinds(b *testing.B) {
+	for _, p := range []int{1, 16} {
+		b.Run(fmt.Sprintf("parallelism=%d", p), func(b *testing.B) {
+			s := newTestStore(b)
+			var n atomic.Int64
+			before := s.sqliteCommits()
+			b.SetParallelism(p)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					if err := benchBind(ctx, s, fmt.Sprint("tester_", n.Add(1))); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			if commits := s.sqliteCommits() - before; commits > 0 {
+				b.ReportMetric(float64(4*b.N)/float64(commits), "writes/commit")
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "binds/s")
+		})
+	}
+}
+
+// benchBind binds tester on wxapp as package bot does, WeChat's answer aside.
+func benchBind(ctx context.Context, s *Store, tester string) error {
+	if _, err := s.FindGrant(ctx, "wxapp", tester); !errors.Is(err, bot.ErrNotFound) {
+		return fmt.Errorf("FindGrant: %v", err)
+	}
+	j := bindJob("U0123ABCD", "replica-a", t0.Add(time.Minute))
+	j.Intent = &bot.Event{At: t0, Kind: bot.EventAllowed, Actor: "U0123ABCD", AppID: "wxapp", Detail: "72h"}
+	j, err := s.CreateJob(ctx, j, tester)
+	if err != nil {
+		return err
+	}
+	if err := s.SetJobThread(ctx, j.ID, bot.ThreadRef{Channel: "C1", ParentTS: "1.1", ThreadTS: "1.2"}); err != nil {
+		return err
+	}
+	g := bot.Grant{AppID: "wxapp", WechatMasked: j.WechatMasked, UserStr: "userstr-" + tester, Requester: j.Requester,
+		Thread: j.Thread, CreatedAt: t0, ExpiresAt: t0.Add(j.Duration)}
+	r := bot.JobResult{Outcome: bot.OutcomeBound, Grant: &g, LeaseUntil: t0.Add(2 * time.Minute),
+		Event: bot.Event{Kind: bot.EventBound, Actor: j.Actor, Requester: j.Requester, AppID: "wxapp", WechatMasked: j.WechatMasked, Detail: "until later"}}
+	if _, _, err := s.FinishJob(ctx, j.ID, "replica-a", r, t0.Add(time.Second)); err != nil {
+		return err
+	}
+	return s.JobAnswered(ctx, j.ID, "replica-a")
+}

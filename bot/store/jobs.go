@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -12,14 +14,17 @@ const jobCols = `id, kind, state, app_id, wechat_masked, userstr, requester, act
 	thread_channel, thread_parent_ts, thread_ts, duration, approval_id, grant_id, created_at,
 	lease_owner, lease_until, next_at, attempts, outcome, errcode, detail, answered`
 
-func scanJob(row scanner) (bot.Job, error) {
+func scanJob(row scanner) (bot.Job, error) { return scanJobAnd(row) }
+
+// scanJobAnd scans a row of jobCols followed by columns of more.
+func scanJobAnd(row scanner, more ...any) (bot.Job, error) {
 	var j bot.Job
 	var kind, state, outcome string
 	var duration, created, lease, next int64
 	var answered int
-	err := row.Scan(&j.ID, &kind, &state, &j.AppID, &j.WechatMasked, &j.UserStr, &j.Requester, &j.Actor, &j.Channel,
+	err := row.Scan(append([]any{&j.ID, &kind, &state, &j.AppID, &j.WechatMasked, &j.UserStr, &j.Requester, &j.Actor, &j.Channel,
 		&j.Thread.Channel, &j.Thread.ParentTS, &j.Thread.ThreadTS, &duration, &j.ApprovalID, &j.GrantID, &created,
-		&j.LeaseOwner, &lease, &next, &j.Attempts, &outcome, &j.ErrCode, &j.Detail, &answered)
+		&j.LeaseOwner, &lease, &next, &j.Attempts, &outcome, &j.ErrCode, &j.Detail, &answered}, more...)...)
 	if err != nil {
 		return bot.Job{}, err
 	}
@@ -29,21 +34,19 @@ func scanJob(row scanner) (bot.Job, error) {
 	return j, nil
 }
 
-// insertJob writes an open job with attempts counted so far, returning its id.
-func insertJob(ctx context.Context, q querier, j bot.Job, hash string, sealed []byte, attempts int) (int64, error) {
+// insertJob writes an open job with attempts counted so far, returning it as stored.
+func insertJob(ctx context.Context, q querier, j bot.Job, hash string, sealed []byte, attempts int) (bot.Job, error) {
 	if sealed == nil { // an unbind by userstr alone: no WeChat ID, but the column is NOT NULL
 		sealed = []byte{}
 	}
-	var id int64
-	err := q.QueryRowContext(ctx, `INSERT INTO jobs
+	return scanJob(q.QueryRowContext(ctx, `INSERT INTO jobs
 		(kind, state, app_id, wechat_hash, wechat_sealed, wechat_masked, userstr, requester, actor, channel,
 		 thread_channel, thread_parent_ts, thread_ts, duration, approval_id, grant_id, created_at,
 		 lease_owner, lease_until, next_at, attempts)
-		VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) RETURNING id`,
+		VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) RETURNING `+jobCols,
 		string(j.Kind), j.AppID, hash, sealed, j.WechatMasked, j.UserStr, j.Requester, j.Actor, j.Channel,
 		j.Thread.Channel, j.Thread.ParentTS, j.Thread.ThreadTS, int64(j.Duration), j.ApprovalID, j.GrantID, unixNano(j.CreatedAt),
-		j.LeaseOwner, unixNano(j.LeaseUntil), attempts).Scan(&id)
-	return id, err
+		j.LeaseOwner, unixNano(j.LeaseUntil), attempts))
 }
 
 // CreateJob writes j's intent before WeChat is called (see bot.Jobs). An
@@ -67,7 +70,7 @@ func (s *Store) CreateJob(ctx context.Context, j bot.Job, wechatID string) (bot.
 	if wechatID != "" {
 		hash, sealed = s.seal.hash(wechatID), s.seal.seal(wechatID)
 	}
-	var id int64
+	var created bot.Job
 	err := s.write(ctx, what, func(ctx context.Context, t tx) error {
 		if j.Kind == bot.JobUnbind && j.GrantID != 0 && wechatID == "" { // the grant holds the tester
 			err := t.QueryRowContext(ctx, `SELECT wechat_hash, wechat_sealed FROM grants WHERE id = ?`, j.GrantID).Scan(&hash, &sealed)
@@ -76,9 +79,10 @@ func (s *Store) CreateJob(ctx context.Context, j bot.Job, wechatID string) (bot.
 			}
 		}
 		var err error
-		if id, err = insertJob(ctx, t, j, hash, sealed, 1); err != nil {
+		if created, err = insertJob(ctx, t, j, hash, sealed, 1); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
+		id := created.ID
 		if j.Intent != nil {
 			e := *j.Intent // the caller's event stays as it was
 			if e.At.IsZero() {
@@ -108,7 +112,7 @@ func (s *Store) CreateJob(ctx context.Context, j bot.Job, wechatID string) (bot.
 	if err != nil {
 		return bot.Job{}, err
 	}
-	return s.Job(ctx, id)
+	return created, nil // nothing after the insert changes the job
 }
 
 // Job returns job id.
@@ -143,22 +147,36 @@ func (s *Store) DueJobs(ctx context.Context, now time.Time, limit int) ([]bot.Jo
 // compare-and-set on the lease, so of several processes one wins.
 func (s *Store) ClaimJob(ctx context.Context, id int64, owner string, now, until time.Time) (bot.Job, bool, error) {
 	what := fmt.Sprintf("claim job %d", id)
-	n, err := s.writeCount(ctx, what, `UPDATE jobs SET lease_owner = ?, lease_until = ?,
-		attempts = attempts + CASE WHEN state = 'open' THEN 1 ELSE 0 END
-		WHERE id = ? AND answered = 0 AND lease_until <= ?`, owner, unixNano(until), id, unixNano(now))
-	if err != nil || n == 0 {
+	var j bot.Job
+	var claimed bool
+	err := s.writeStmt(ctx, what, func(ctx context.Context, q querier) error {
+		var err error
+		j, err = scanJob(q.QueryRowContext(ctx, `UPDATE jobs SET lease_owner = ?, lease_until = ?,
+			attempts = attempts + CASE WHEN state = 'open' THEN 1 ELSE 0 END
+			WHERE id = ? AND answered = 0 AND lease_until <= ? RETURNING `+jobCols, owner, unixNano(until), id, unixNano(now)))
+		switch {
+		case errors.Is(err, sql.ErrNoRows): // another process holds it, or it is answered (or missing)
+			return nil
+		case err != nil:
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		claimed = true
+		return nil
+	})
+	if err != nil || !claimed {
 		return bot.Job{}, false, err
 	}
-	j, err := s.Job(ctx, id)
-	return j, err == nil, err
+	return j, true, nil
 }
 
 // FinishJob records the outcome of owner's open job with its effects (see bot.Jobs).
 func (s *Store) FinishJob(ctx context.Context, id int64, owner string, r bot.JobResult, at time.Time) (bot.Job, bot.Grant, error) {
 	what := fmt.Sprintf("finish job %d", id)
 	var g bot.Grant
+	var done bot.Job
 	err := s.write(ctx, what, func(ctx context.Context, t tx) error {
-		j, err := scanJob(t.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`+s.forUpdate(), id))
+		var sealed []byte
+		j, err := scanJobAnd(t.QueryRowContext(ctx, `SELECT `+jobCols+`, wechat_sealed FROM jobs WHERE id = ?`+s.forUpdate(), id), &sealed)
 		if err != nil {
 			return rowErr(what, err)
 		}
@@ -166,7 +184,7 @@ func (s *Store) FinishJob(ctx context.Context, id int64, owner string, r bot.Job
 			return fmt.Errorf("%s: %w", what, bot.ErrLeaseLost)
 		}
 		if r.Grant != nil {
-			wechatID, err := s.sealedWechatID(ctx, t, "jobs", "job", id)
+			wechatID, err := s.unsealWechatID(sealed, "job", id)
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
@@ -204,9 +222,10 @@ func (s *Store) FinishJob(ctx context.Context, id int64, owner string, r bot.Job
 		if !r.LeaseUntil.IsZero() {
 			lease = r.LeaseUntil
 		}
-		if err := execOne(ctx, t, what, `UPDATE jobs SET state = 'done', outcome = ?, errcode = ?, detail = ?, grant_id = ?, finished_at = ?,
-			lease_until = ? WHERE id = ?`, string(r.Outcome), r.ErrCode, r.Detail, j.GrantID, unixNano(at), unixNano(lease), id); err != nil {
-			return err
+		done, err = scanJob(t.QueryRowContext(ctx, `UPDATE jobs SET state = 'done', outcome = ?, errcode = ?, detail = ?, grant_id = ?, finished_at = ?,
+			lease_until = ? WHERE id = ? RETURNING `+jobCols, string(r.Outcome), r.ErrCode, r.Detail, j.GrantID, unixNano(at), unixNano(lease), id))
+		if err != nil {
+			return rowErr(what, err)
 		}
 		if r.Event.Kind != "" {
 			r.Event.GrantID = j.GrantID
@@ -222,8 +241,7 @@ func (s *Store) FinishJob(ctx context.Context, id int64, owner string, r bot.Job
 	if err != nil {
 		return bot.Job{}, bot.Grant{}, err
 	}
-	j, err := s.Job(ctx, id)
-	return j, g, err
+	return done, g, nil // nothing after the update changes the job
 }
 
 // RenewJob extends owner's lease on job id to until.

@@ -234,7 +234,8 @@ func applyMigration(ctx context.Context, d db, v int) error {
 		fmt.Sprintf("PRAGMA user_version = %d", v+1),
 	}
 	for _, stmt := range stmts {
-		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+		// Run once: not kept prepared (tx.Tx, not tx).
+		if _, err := tx.Tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("migration %d: %w", v+1, err)
 		}
 	}

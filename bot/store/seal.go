@@ -189,6 +189,12 @@ func (s *Store) sealedWechatID(ctx context.Context, q querier, table, what strin
 	if err := q.QueryRowContext(ctx, `SELECT wechat_sealed FROM `+table+` WHERE id = ?`, id).Scan(&sealed); err != nil {
 		return "", rowErr(fmt.Sprintf("%s %d", what, id), err)
 	}
+	return s.unsealWechatID(sealed, what, id)
+}
+
+// unsealWechatID unseals sealed, the wechat_sealed of the row what id ("" if
+// it was sealed with no ID).
+func (s *Store) unsealWechatID(sealed []byte, what string, id int64) (string, error) {
 	if len(sealed) == 0 {
 		return "", nil
 	}

@@ -56,6 +56,7 @@ func TestOpenSetsPragmasOnEveryConnection(t *testing.T) {
 		{"journal_mode", "wal"},
 		{"foreign_keys", "1"},
 		{"busy_timeout", "5000"},
+		{"temp_store", "2"}, // MEMORY
 		{"user_version", strconv.Itoa(len(sqliteMigrations))},
 		{"application_id", "1651076708"},
 	} {

@@ -14,7 +14,8 @@
 // Both engines run the same queries (written with ? placeholders, numbered
 // for PostgreSQL) and the same Go rules; what differs — opening, migrations,
 // locks — is in sqlite.go and postgres.go, and, on SQLite, concurrent
-// writes sharing commits in groupcommit.go.
+// writes sharing commits in groupcommit.go and statements prepared once in
+// stmtcache.go.
 package store
 
 import (
@@ -102,6 +103,9 @@ func (s *Store) Close() error {
 	if s.gc != nil {
 		s.gc.close()
 	}
+	if s.db.stmts != nil {
+		s.db.stmts.close()
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.name, err)
 	}
@@ -125,24 +129,57 @@ func (s *Store) forUpdate() string {
 func (s *Store) Name() string { return s.name }
 
 // db is a database handle whose queries take ? placeholders on every engine.
+// On SQLite it runs them as statements prepared once (see stmtcache.go).
 type db struct {
 	*sql.DB
-	pg bool
+	pg    bool
+	stmts *stmtCache // SQLite; nil on PostgreSQL, or for a handle used once (CheckFile): queries run unprepared
 }
 
 func (d db) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
 	notInPiece(ctx)
-	return d.DB.ExecContext(ctx, rebind(d.pg, q), args...)
+	return d.exec(ctx, q, args...)
 }
 
 func (d db) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	notInPiece(ctx)
-	return d.DB.QueryContext(ctx, rebind(d.pg, q), args...)
+	return d.query(ctx, q, args...)
 }
 
 func (d db) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
 	notInPiece(ctx)
+	return d.queryRow(ctx, q, args...)
+}
+
+// exec, query and queryRow are the queries of db, without its guard against pieces.
+
+func (d db) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if s := d.stmt(ctx, q); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return d.DB.ExecContext(ctx, rebind(d.pg, q), args...)
+}
+
+func (d db) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if s := d.stmt(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return d.DB.QueryContext(ctx, rebind(d.pg, q), args...)
+}
+
+func (d db) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if s := d.stmt(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
 	return d.DB.QueryRowContext(ctx, rebind(d.pg, q), args...)
+}
+
+// stmt is q's prepared statement, or nil to run q unprepared.
+func (d db) stmt(ctx context.Context, q string) *sql.Stmt {
+	if d.stmts == nil {
+		return nil
+	}
+	return d.stmts.get(ctx, q)
 }
 
 // notInPiece panics if ctx is a SQLite write's (see groupcommit.go): it
@@ -156,25 +193,70 @@ func notInPiece(ctx context.Context) {
 
 func (d db) begin(ctx context.Context) (tx, error) {
 	t, err := d.DB.BeginTx(ctx, nil)
-	return tx{Tx: t, pg: d.pg}, err
+	return d.tx(t), err
 }
 
-// tx is a transaction whose queries take ? placeholders on every engine.
+// tx wraps t, a transaction of d's.
+func (d db) tx(t *sql.Tx) tx {
+	w := tx{Tx: t, pg: d.pg}
+	if d.stmts != nil {
+		w.stmts = &txStmts{cache: d.stmts}
+	}
+	return w
+}
+
+// autocommit is d for the committer's lone piece of statements (see
+// commitAlone), which run on the pool in autocommit: db's queries without its
+// guard against pieces.
+type autocommit struct{ d db }
+
+func (a autocommit) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return a.d.exec(ctx, q, args...)
+}
+
+func (a autocommit) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return a.d.query(ctx, q, args...)
+}
+
+func (a autocommit) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return a.d.queryRow(ctx, q, args...)
+}
+
+// tx is a transaction whose queries take ? placeholders on every engine,
+// and on SQLite run as the store's prepared statements.
 type tx struct {
 	*sql.Tx
-	pg bool
+	pg    bool
+	stmts *txStmts // SQLite; nil on PostgreSQL: queries run unprepared
 }
 
 func (t tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if s := t.stmt(ctx, q); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
 	return t.Tx.ExecContext(ctx, rebind(t.pg, q), args...)
 }
 
 func (t tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if s := t.stmt(ctx, q); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
 	return t.Tx.QueryContext(ctx, rebind(t.pg, q), args...)
 }
 
 func (t tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if s := t.stmt(ctx, q); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
 	return t.Tx.QueryRowContext(ctx, rebind(t.pg, q), args...)
+}
+
+// stmt is q's prepared statement in t, or nil to run q unprepared.
+func (t tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if t.stmts == nil {
+		return nil
+	}
+	return t.stmts.get(ctx, t.Tx, q)
 }
 
 // querier is a db or a tx.
