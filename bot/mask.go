@@ -77,9 +77,7 @@ func invisible(r rune) bool {
 // is broken, not only those of the URLs linkish finds: a domain found first
 // ("a.bc" in "a.bcd://x") would otherwise hide the scheme after it.
 func defang(s string) string {
-	s = linkish.ReplaceAllStringFunc(s, func(l string) string {
-		return strings.ReplaceAll(strings.ReplaceAll(l, "://", "[:]//"), ".", "[.]")
-	})
+	s = linkish.ReplaceAllStringFunc(s, func(l string) string { return strings.ReplaceAll(l, ".", "[.]") })
 	return strings.ReplaceAll(s, "://", "[:]//")
 }
 

@@ -99,8 +99,7 @@ func inParallel(steps ...func() error) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(steps))
 	for i, step := range steps {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = step() }()
+		wg.Go(func() { errs[i] = step() })
 	}
 	wg.Wait()
 	return errors.Join(errs...)

@@ -39,9 +39,9 @@ func newMetrics() *metrics {
 			[]string{"path", "result"}),
 		groupFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindtester_group_lookup_failures_total",
 			Help: "Failed Slack user group lookups, by outcome: stale (the last known members were used) or denied (too old: the check failed)."}, []string{"outcome"}),
+		busy: prometheus.NewCounter(prometheus.CounterOpts{Name: "bindtester_busy_total",
+			Help: "Requests not taken because BINDTESTER_MAX_IN_FLIGHT commands were in flight; the requester was told to try again."}),
 	}
-	m.busy = prometheus.NewCounter(prometheus.CounterOpts{Name: "bindtester_busy_total",
-		Help: "Requests not taken because BINDTESTER_MAX_IN_FLIGHT commands were in flight; the requester was told to try again."})
 	m.reg.MustRegister(m.events, m.envelopes, m.wechat, m.groupFailures, m.busy, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
