@@ -204,6 +204,9 @@ func (t *thread) Reply(_ context.Context, text string) error {
 
 func (t *thread) Attach(_ context.Context, f bot.File) error {
 	t.c.print("  [thread of %d] [file %s, %d bytes: %s]", t.id, f.Name, len(f.Data), plain(f.Title))
+	if f.Comment != "" { // what Slack shows with the file
+		t.c.print("%s", indent(plain(f.Comment), fmt.Sprintf("  [thread of %d]   ", t.id)))
+	}
 	return nil
 }
 

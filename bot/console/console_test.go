@@ -75,7 +75,7 @@ func TestPlainThroughConsole(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					return errors.Join(th.Reply(ctx, tt.text), th.Attach(ctx, bot.File{Name: "qr.jpg", Title: tt.text, Data: []byte("JPEG")}),
+					return errors.Join(th.Reply(ctx, tt.text), th.Attach(ctx, bot.File{Name: "qr.jpg", Title: tt.text, Data: []byte("JPEG"), Comment: tt.text}),
 						th.Update(ctx, tt.text))
 				},
 			}}
@@ -88,7 +88,7 @@ func TestPlainThroughConsole(t *testing.T) {
 				"[only you] " + tt.want + "\n",
 				"[#C0HERE, message 1] " + tt.want + "\n",
 				"  [thread of 1] " + tt.want + "\n",
-				"  [thread of 1] [file qr.jpg, 4 bytes: " + tt.want + "]\n",
+				"  [thread of 1] [file qr.jpg, 4 bytes: " + tt.want + "]\n  [thread of 1]   " + tt.want + "\n",
 				"[message 1 updated] " + tt.want + "\n",
 			} {
 				if !strings.Contains(out.String(), want) {

@@ -48,9 +48,10 @@ func TestConsoleSandbox(t *testing.T) {
 			want: []string{
 				"*** SANDBOX",
 				"Bind your WeChat account", "Demo Mini Program", // help
-				"[#C0CONSOLE, message 1] @U0CONSOLE asked to bind `my***id`", // parent, masked
-				"[thread of 1] Done: `my***id` is now an experiencer",        // thread reply
-				"[thread of 1] [file wx0123456789abcdef-trial.jpg",           // the QR code
+				"[#C0CONSOLE, message 1] @U0CONSOLE asked to bind `my***id`",      // parent, masked
+				"[thread of 1] Done: `my***id` is now an experiencer",             // thread reply
+				"[thread of 1] [file wx0123456789abcdef-trial.jpg",                // the QR code
+				"[thread of 1]   Open the trial version by scanning this QR code", // and what it is for
 				"[message 1 updated] ✅",
 				"WeChat cannot find `no***er`", "Privacy", // 85001
 				"`<!channel>` is not a valid WeChat ID", // unescaped for the terminal
