@@ -211,6 +211,11 @@ func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, 
 	prefix := ""
 	if resumed {
 		prefix = l.T("job.resumed") + "\n"
+		if j.Thread.Channel == "" && j.Channel != "" {
+			// Killed between the status post and storing where it is: the
+			// outcome comes by DM, and the status message is left behind.
+			prefix = l.T("job.resumed") + " " + l.T("job.thread_lost") + "\n"
+		}
 	}
 	switch j.Outcome {
 	case OutcomeFailed, OutcomeGaveUp:

@@ -35,6 +35,7 @@ var textEN = map[string]string{
 	"job.unknown":        "I could not tell whether WeChat did it (%s). It may well have worked, so I will ask WeChat again shortly and tell you here — no need to ask again.",
 	"job.unknown_dm":     "I could not tell whether WeChat did it (%s). It may well have worked, so I will ask WeChat again shortly and tell you by DM — no need to ask again.",
 	"job.resumed":        "I was interrupted while doing this (the bot restarted, or WeChat's answer was lost), so I asked WeChat again. Here is what happened:",
+	"job.thread_lost":    "I had not yet noted where your request's thread is, so I answer here; its status message may still say “working…”.",
 	"bind.being_unbound": "`%s` is being removed from *%s* right now (its access ended, or someone ended it). Ask again in a minute, once that is done.",
 	"unbind.busy":        "`%s` is being removed from *%s* right now; you will hear when it is done.",
 

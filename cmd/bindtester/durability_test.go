@@ -338,8 +338,8 @@ func TestKilledBeforeTheThreadIsStoredAnswersByDM(t *testing.T) {
 		t.Fatalf("bot B never told the requester by DM; messages %+v", sl.Messages())
 	}
 	b.kill(t)
-	if done := withText(sl.MessagesIn(dm, ""), "Done: `"+masked+"`"); !strings.HasPrefix(done[0].Text, bot.English.T("job.resumed")) {
-		t.Errorf("DM %q does not say first that the bot was interrupted", done[0].Text)
+	if done := withText(sl.MessagesIn(dm, ""), "Done: `"+masked+"`"); !strings.HasPrefix(done[0].Text, bot.English.T("job.resumed")+" "+bot.English.T("job.thread_lost")) {
+		t.Errorf("DM %q does not say first that the bot was interrupted and the status message was left behind", done[0].Text)
 	}
 	if _, err := st.FindGrant(context.Background(), testAppID, id); err != nil {
 		t.Errorf("no grant for the resumed bind: %v", err)

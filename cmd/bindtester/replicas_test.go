@@ -166,6 +166,13 @@ func TestThreeReplicasOnOnePostgres(t *testing.T) {
 		t.Fatalf("WeChat never bound the whole burst: %s", summary(sl, cmds[:next]))
 	}
 	procs[victim].kill(t)
+	// A bind killed after its status post and before where it is was stored
+	// is answered by DM (its status message is left "working…"): which those
+	// are is read now, before any resumer claims them.
+	threadless := map[string]bool{}
+	for _, j := range pendingJobs(t, st) {
+		threadless[j.WechatMasked] = j.Kind == bot.JobBind && j.Thread.Channel == ""
+	}
 	release()
 	// What the victim had taken and not answered when it died. Binds among
 	// them reached WeChat, so their intent was written: each must be resumed
@@ -223,14 +230,14 @@ func TestThreeReplicasOnOnePostgres(t *testing.T) {
 		if c.wechatID == "" {
 			continue
 		}
-		if parents > 1 || (final == 1 && parents != 1) {
+		if parents > 1 || (final == 1 && parents != 1 && !threadless[c.masked]) {
 			t.Errorf("%s: %d status messages for %d answers", where, parents, final)
 		}
 		if final == 0 {
 			continue
 		}
 		parent, _, _, updates := thread(msgs, c.masked)
-		if len(updates) == 0 || !strings.HasPrefix(updates[len(updates)-1].Text, "✅") {
+		if !threadless[c.masked] && (len(updates) == 0 || !strings.HasPrefix(updates[len(updates)-1].Text, "✅")) {
 			t.Errorf("%s: status message %q ends as %+v, want ✅", where, parent.Text, updates)
 		}
 		if ev := eventsOf(t, st, bot.EventBound, c.masked); len(ev) != 1 || strings.Contains(ev[0].Detail, "outside") {
@@ -246,7 +253,11 @@ func TestThreeReplicasOnOnePostgres(t *testing.T) {
 			continue // a reconnect's: maybe not the victim's
 		}
 		_, replies, _, _ := thread(msgs, c.masked)
-		if done := withText(replies, "Done: `"+c.masked+"`"); len(done) != 1 || !strings.HasPrefix(done[0].Text, bot.English.T("job.resumed")) {
+		want := bot.English.T("job.resumed")
+		if threadless[c.masked] {
+			replies, want = sl.MessagesIn("D"+c.user, ""), want+" "+bot.English.T("job.thread_lost")
+		}
+		if done := withText(replies, "Done: `"+c.masked+"`"); len(done) != 1 || !strings.HasPrefix(done[0].Text, want) {
 			t.Errorf("%s, in flight at the kill, was answered %+v; want once, by another replica, saying it was interrupted", c.masked, done)
 		}
 	}
