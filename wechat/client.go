@@ -6,6 +6,7 @@
 package wechat
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,10 +21,11 @@ type Client struct {
 	t      *Transport
 	tokens TokenSource
 
-	perApp int // calls in flight per Mini Program; 0: no bound
-	mu     sync.Mutex
-	slots  map[string]*semaphore.Weighted
-	qr     *qrCache // nil: every TrialQRCode asks WeChat
+	perApp   int // calls in flight per Mini Program; 0: no bound
+	mu       sync.Mutex
+	slots    map[string]*semaphore.Weighted
+	qr       *qrCache      // nil: every TrialQRCode asks WeChat
+	versions *versionCache // nil: every VersionInfo asks WeChat
 }
 
 // NewClient makes a client that gets its access tokens from tokens.
@@ -197,8 +199,20 @@ func (c *Client) Experiencers(ctx context.Context, appid string) ([]string, erro
 
 // QRCode is the trial version's QR code image.
 type QRCode struct {
-	ContentType string // image/jpeg
+	ContentType string // image/jpeg or image/png, from the image's bytes
 	Image       []byte
+}
+
+// imageType names the image format body starts with, or "" when it is no JPEG
+// or PNG. WeChat's Content-Type for QR codes is not to be trusted either way.
+func imageType(body []byte) string {
+	switch {
+	case bytes.HasPrefix(body, []byte{0xFF, 0xD8, 0xFF}):
+		return "image/jpeg"
+	case bytes.HasPrefix(body, []byte{0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'}):
+		return "image/png"
+	}
+	return ""
 }
 
 // TrialQRCode fetches the trial version's QR code; path is the page to open
@@ -217,9 +231,10 @@ func (c *Client) fetchQRCode(ctx context.Context, appid, path string) (QRCode, e
 		q["path"] = path
 	}
 	err := c.call(ctx, appid, request{method: http.MethodGet, path: "/wxa/get_qrcode", query: q,
-		raw: func(ctype string, body []byte) bool {
-			if len(body) == 0 {
-				return false
+		raw: func(_ string, body []byte) bool {
+			ctype := imageType(body)
+			if ctype == "" {
+				return false // read as JSON: an errcode, or a bad response
 			}
 			qr = QRCode{ContentType: ctype, Image: body}
 			return true

@@ -550,3 +550,63 @@ func TestQRCodesCached(t *testing.T) {
 		t.Errorf("after the cache time: get_qrcode called %d times in all, want 4", n)
 	}
 }
+
+// A QR code is judged by its bytes, whatever Content-Type WeChat sends with them.
+func TestQRCodeJudgedByBytes(t *testing.T) {
+	png := "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" // a PNG signature and the start of its header
+	for _, tc := range []struct {
+		name, ctype, body, want string
+	}{
+		{"jpeg as json", "application/json", string(wechattest.QRCodeJPEG()), "image/jpeg"},
+		{"jpeg as text", "text/plain", string(wechattest.QRCodeJPEG()), "image/jpeg"},
+		{"png without type", "", png, "image/png"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fake, c := setup(t)
+			fake.FailNextHTTP("/wxa/get_qrcode", 1, http.StatusOK, tc.ctype, tc.body)
+			qr, err := c.TrialQRCode(context.Background(), appID, "")
+			if err != nil || qr.ContentType != tc.want || string(qr.Image) != tc.body {
+				t.Fatalf("qr = %q %d bytes, %v; want %s", qr.ContentType, len(qr.Image), err, tc.want)
+			}
+		})
+	}
+	fake, c := setup(t)
+	fake.FailNextHTTP("/wxa/get_qrcode", 1, http.StatusOK, "image/jpeg", `{"errcode":85074,"errmsg":"not released"}`)
+	if _, err := c.TrialQRCode(context.Background(), appID, ""); !isCode(err, 85074) {
+		t.Fatalf("JSON error sent as image/jpeg: %v, want errcode 85074", err)
+	}
+	fake.FailNextHTTP("/wxa/get_qrcode", 1, http.StatusOK, "image/jpeg", "GIF89a not what we asked for")
+	_, err := c.TrialQRCode(context.Background(), appID, "")
+	var te *wechat.TransportError
+	if !errors.As(err, &te) || !errors.Is(err, wechat.ErrBadResponse) || !strings.Contains(err.Error(), "neither the expected image nor JSON") {
+		t.Fatalf("garbage bytes: %v, want a bad-response error", err)
+	}
+	if strings.Contains(err.Error(), "GIF89a") {
+		t.Errorf("the body is quoted: %v", err)
+	}
+}
+
+// The platform-era errcodes: each known, explained, and classified for who must act.
+func TestCatalogPlatformCodes(t *testing.T) {
+	want := map[int]wechat.Kind{
+		40132: wechat.KindTester,
+		89031: wechat.KindConfig, 89032: wechat.KindConfig, 89033: wechat.KindConfig, 89034: wechat.KindConfig,
+		86004: wechat.KindConfig, 43104: wechat.KindConfig, 40097: wechat.KindConfig, 40091: wechat.KindConfig,
+		61014: wechat.KindConfig, 61024: wechat.KindConfig,
+		61005: wechat.KindCredentials, 40094: wechat.KindCredentials,
+		48004: wechat.KindRestricted, 50002: wechat.KindRestricted,
+		45011: wechat.KindTransient,
+	}
+	for code := 89501; code <= 89507; code++ {
+		want[code] = wechat.KindIPAllowList
+	}
+	for code, kind := range want {
+		info := wechat.Lookup(code)
+		if !info.Known || info.Meaning == "" || info.Kind != kind {
+			t.Errorf("errcode %d: %+v, want kind %v", code, info, kind)
+		}
+		if info.Action != wechat.GiveUp {
+			t.Errorf("errcode %d: action %v, want give up", code, info.Action)
+		}
+	}
+}

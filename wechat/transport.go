@@ -93,8 +93,10 @@ type request struct {
 	path   string
 	query  map[string]string
 	body   any
-	out    answer                                     // decoded JSON answer; may be nil for status-only answers
-	raw    func(contentType string, body []byte) bool // optional: takes a non-JSON success (images)
+	out    answer // decoded JSON answer; may be nil for status-only answers
+	// raw, optional, is offered every 2xx body first and takes the non-JSON successes
+	// (images), judged by the bytes; what it refuses is read as WeChat JSON.
+	raw func(contentType string, body []byte) bool
 	// uncertain, if set, is set to true when an attempt failed in a way that
 	// may still have been applied at WeChat (and so is retried).
 	uncertain *bool
@@ -130,12 +132,16 @@ func (t *Transport) do(ctx context.Context, rq request) (err error) {
 	if resp.StatusCode() >= 300 {
 		return &TransportError{Kind: ErrHTTPStatus, Path: rq.name(), Status: resp.StatusCode(), Detail: describe(body, ctype)}
 	}
-	if rq.raw != nil && strings.HasPrefix(ctype, "image/") && rq.raw(ctype, body) {
+	if rq.raw != nil && rq.raw(ctype, body) {
 		return nil
 	}
 	var st status
 	if err := json.Unmarshal(body, &st); err != nil {
-		return &TransportError{Kind: ErrBadResponse, Path: rq.name(), Status: resp.StatusCode(), Detail: describe(body, ctype), cause: errors.New("invalid JSON")}
+		detail := describe(body, ctype)
+		if rq.raw != nil {
+			detail += ", neither the expected image nor JSON"
+		}
+		return &TransportError{Kind: ErrBadResponse, Path: rq.name(), Status: resp.StatusCode(), Detail: detail, cause: errors.New("invalid JSON")}
 	}
 	if st.ErrCode != 0 {
 		return &Error{Code: st.ErrCode, Msg: st.ErrMsg, Path: rq.name()}

@@ -1,6 +1,7 @@
 // Package wechattest runs a fake WeChat API server on 127.0.0.1 whose behaviour is
-// programmable: Mini Programs and their credentials, third-party platform tokens, experiencer
-// (tester) bindings, and injected faults (errcodes, raw HTTP failures, latency, held calls).
+// programmable: Mini Programs and their credentials, third-party platform tokens, the accounts
+// that authorized the platform and what they granted, trial versions, experiencer (tester)
+// bindings, and injected faults (errcodes, raw HTTP failures, latency, held calls).
 //
 // It stands beside package wechat the way net/http/httptest stands beside net/http: the wechat
 // client's tests, the bot's end-to-end tests and the bot's local sandbox all talk to it over real
@@ -53,6 +54,7 @@ type Server struct {
 	calls    map[string]int
 	fetches  int
 	requests []Request
+	plat     platform // authorizers and versions: platform.go
 
 	answerHolds map[string]*hold // HoldAnswers
 }
@@ -164,6 +166,10 @@ var routes = map[string]route{
 	"/wxa/unbind_tester":                      {http.MethodPost, true, (*Server).unbindTester},
 	"/wxa/memberauth":                         {http.MethodPost, true, (*Server).memberAuth},
 	"/wxa/get_qrcode":                         {http.MethodGet, true, (*Server).getQRCode},
+	"/wxa/getversioninfo":                     {http.MethodPost, true, (*Server).versionInfo},
+
+	"/cgi-bin/component/api_get_authorizer_list": {http.MethodPost, false, (*Server).authorizerList},
+	"/cgi-bin/component/api_get_authorizer_info": {http.MethodPost, false, (*Server).authorizerInfo},
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -209,6 +215,9 @@ func (s *Server) handle(r *http.Request, path string, body []byte) reply {
 	c := call{q: r.URL.Query(), body: body}
 	if rt.auth {
 		appid, code := s.checkToken(c.q.Get("access_token"), accessToken)
+		if code == 0 {
+			code = s.permits(appid) // every such route needs permission set 18
+		}
 		if code != 0 {
 			return answer(code, nil)
 		}
@@ -258,6 +267,7 @@ var errmsgs = map[int]string{
 	40001: "invalid credential, access_token is invalid or not latest",
 	40002: "invalid grant_type",
 	40013: "invalid appid",
+	40094: "invalid component credential",
 	40125: "invalid appsecret",
 	40164: "invalid ip, not in whitelist",
 	41001: "access_token missing",
@@ -265,12 +275,17 @@ var errmsgs = map[int]string{
 	43001: "require GET method",
 	43002: "require POST method",
 	45009: "reach max api daily quota limit",
+	45011: "api minute-quota reach limit, must slower, retry next minute",
 	47001: "data format error",
 	48001: "api unauthorized",
+	48004: "api forbidden for irregularities, view detail on mp.weixin.qq.com",
+	50002: "user limited",
 	61003: "component is not authorized by this account",
 	61004: "access clientip is not registered",
+	61005: "component ticket is expired",
 	61006: "component ticket is invalid",
 	61007: "api is unauthorized to component",
+	61014: "must use component token for component api",
 	61023: "invalid refresh_token",
 	85001: "user not exist or user cannot be searched",
 	85002: "number of tester reach bind limit",
