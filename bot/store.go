@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -328,4 +329,31 @@ type Store interface {
 	Approvals
 	Jobs
 	Claims
+	PlatformApps
+}
+
+// PlatformApp is a Mini Program a WeChat third-party platform serves, as the
+// platform's discovery (or its authorization notices) last saw it.
+type PlatformApp struct {
+	AppID          string
+	Nickname       string // its name in WeChat
+	PermissionSets []int  // granted to the platform; 18 is development management (testers)
+	MiniProgram    bool   // false: an official account, which has no testers
+	Revoked        bool   // the client revoked the platform's authorization
+	SeenAt         time.Time
+}
+
+// CanManageTesters reports whether the platform may bind testers to the app.
+func (a PlatformApp) CanManageTesters() bool { return slices.Contains(a.PermissionSets, 18) }
+
+// PlatformApps keeps what discovery found, for every replica.
+type PlatformApps interface {
+	// SavePlatformApps records apps (upserted by appid); with all, an app
+	// missing from apps is marked revoked (a full discovery no longer saw it).
+	SavePlatformApps(ctx context.Context, apps []PlatformApp, all bool) error
+	PlatformApps(ctx context.Context) ([]PlatformApp, error)
+	// ClaimDiscovery gives the caller the next scheduled discovery when it
+	// is due at now (one replica of many is told true), and sets the one
+	// after for next.
+	ClaimDiscovery(ctx context.Context, now, next time.Time) (bool, error)
 }

@@ -114,7 +114,24 @@ ALTER TABLE grants ADD COLUMN unbind_job INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE grants ADD COLUMN warn_claim_until INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE approvals ADD COLUMN job_id INTEGER NOT NULL DEFAULT 0;
 `,
+	// 5: the Mini Programs a third-party platform's discovery found. See platformSchema.
+	strictSQL(platformSchema),
 }
+
+// platformSchema is SQLite's migration 5 and PostgreSQL's 2: one row per app
+// that authorized the platform, as discovery or a notice last saw it.
+// permission_sets is a comma-separated list of ids; revoked is 0 or 1. The
+// discovery row in meta (name 'discovery_next') is claimed by compare-and-set.
+const platformSchema = `
+CREATE TABLE platform_apps (
+	app_id          TEXT NOT NULL PRIMARY KEY,
+	nickname        TEXT NOT NULL,
+	permission_sets TEXT NOT NULL,
+	mini_program    $INT NOT NULL,
+	revoked         $INT NOT NULL,
+	seen_at         $INT NOT NULL
+)$STRICT;
+`
 
 // jobsSchema is migration 4, written once for both engines (see strictSQL and
 // postgresSQL). A job is one WeChat change (bind or unbind) the bot is making:

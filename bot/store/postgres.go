@@ -293,4 +293,5 @@ CREATE TABLE refresh_tokens (
 	updated_at   $INT  NOT NULL
 );
 ` + jobsSchema),
+	postgresSQL(platformSchema),
 }

@@ -22,3 +22,10 @@ func (s *Store) ForgetSeen(ctx context.Context, before time.Time) error {
 	_, err := s.writeCount(ctx, "forget seen envelopes", `DELETE FROM seen WHERE at < ?`, unixNano(before))
 	return err
 }
+
+// ForgetKey drops one key, so its next delivery counts as new (a push whose
+// handling failed, which its sender will retry).
+func (s *Store) ForgetKey(ctx context.Context, key string) error {
+	_, err := s.writeCount(ctx, "forget a seen key", `DELETE FROM seen WHERE key = ?`, key)
+	return err
+}
