@@ -51,9 +51,10 @@ func TestTestersVerb(t *testing.T) {
 				t.Errorf("memberauth called %d times, want 1", n)
 			}
 			lines := strings.Split(out, "\n")
-			if len(lines) != 3 {
-				t.Fatalf("want a header and two experiencers:\n%s", out)
+			if len(lines) != 4 {
+				t.Fatalf("want a header, two experiencers and the trial version:\n%s", out)
 			}
+			wantContains(t, "trial version", lines[3], "Trial version: 1.0.0")
 			wantContains(t, "header", lines[0], "*Shop*: 2 of 12 experiencer slots in use")
 			wantContains(t, "bot's grant", lines[1], "`"+testerMasked+"`", "asked by <@UALICE>", "(#"+itoa(g.ID)+")", "<!date^"+itoa(g.ExpiresAt.Unix())+"^")
 			wantContains(t, "outsider", lines[2], "added outside this bot", outside[:10])

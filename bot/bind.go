@@ -12,7 +12,7 @@ import (
 
 // resolveApp finds the app a command names, or answers privately that it can't.
 func (b *Bot) resolveApp(ctx context.Context, l Lang, req Request, key string, conv Conversation) (*App, error) {
-	app, ok := b.o.Policy.App(key)
+	app, ok := b.policy().App(key)
 	if ok {
 		return app, nil
 	}
@@ -47,12 +47,21 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 	if dur == 0 {
 		dur = app.DefaultDuration
 	}
-	d := b.o.Policy.CanBind(ctx, b.o.Groups, b.who(req), app)
+	d := b.policy().CanBind(ctx, b.o.Groups, b.who(req), app)
 	if (d.Allowed || d.NeedsApproval) && dur > app.MaxDuration {
 		return conv.Private(ctx, l.T("usage.too_long", FormatDuration(dur), Escape(app.Name), FormatDuration(app.MaxDuration)))
 	}
 	ev := Event{Actor: req.UserID, Requester: req.UserID, Channel: req.ChannelID, AppID: app.ID, WechatMasked: masked,
 		Detail: "for " + FormatDuration(dur)}
+	if refusal := b.platformRefusal(l, app); refusal != "" && (d.Allowed || d.NeedsApproval) {
+		// WeChat would refuse it: say why, and what the client must do, without asking.
+		log.Info("bind refused: the platform may not manage this app's testers")
+		ev.Kind, ev.Detail = EventDenied, "platform not authorized for testers"
+		if err := b.record(ctx, ev); err != nil {
+			return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+		}
+		return conv.Private(ctx, refusal)
+	}
 	switch {
 	case !d.Allowed && !d.NeedsApproval:
 		log.Info("bind denied", "reason", int(d.Reason))
@@ -112,6 +121,21 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 	err = b.runBind(ctx, l, j, app, cmd.WechatID, d.Admin, thread)
 	<-threadStored
 	return errors.Join(err, thread.opened())
+}
+
+// platformRefusal says why a third-party platform cannot bind testers to
+// app (its authorization revoked, or development management not granted),
+// or "" when it can, or the app is not served as a platform's.
+func (b *Bot) platformRefusal(l Lang, app *App) string {
+	switch {
+	case app.Platform == nil:
+		return ""
+	case app.Platform.Revoked:
+		return l.T("bind.revoked", Escape(app.Name), b.admins(l))
+	case !app.Platform.CanManageTesters():
+		return l.T("bind.no_set18", Escape(app.Name), b.admins(l))
+	}
+	return ""
 }
 
 // notPosted tells the requester that nothing was done because the status
@@ -184,7 +208,7 @@ func (b *Bot) slotReport(ctx context.Context, l Lang, app *App, admin bool) (use
 // askApproval opens the requester's thread, stores the request and prompts the approvers.
 func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, wechatID string, dur time.Duration, conv Conversation) error {
 	masked := MaskWechatID(wechatID)
-	approvers := b.o.Policy.Approvers(app)
+	approvers := b.policy().Approvers(app)
 	ev := Event{Kind: EventRequested, Actor: req.UserID, Requester: req.UserID, Channel: req.ChannelID, AppID: app.ID,
 		WechatMasked: masked, Detail: "for " + FormatDuration(dur)}
 	if err := b.record(ctx, ev); err != nil {
@@ -238,7 +262,7 @@ func (b *Bot) promptTargets(ctx context.Context, app *App) []string {
 		return []string{app.ApprovalChannel}
 	}
 	var to []string
-	for _, id := range b.o.Policy.Approvers(app) {
+	for _, id := range b.policy().Approvers(app) {
 		if !isGroupID(id) {
 			to = append(to, id)
 			continue
@@ -262,15 +286,15 @@ func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
 	if err == nil {
 		a, err = b.o.Store.Approval(ctx, id)
 	}
-	app, ok := b.o.Policy.App(a.AppID)
+	app, ok := b.policy().App(a.AppID)
 	if err != nil || !ok || (c.Action != ActionApprove && c.Action != ActionDeny) {
 		b.o.Log.Warn("click on an unknown approval", "user", c.UserID, "value", c.Value, "error", err)
 		return conv.Private(ctx, l.T("approval.unknown"))
 	}
-	can, err := b.o.Policy.CanApprove(ctx, b.o.Groups, c.UserID, app)
+	can, err := b.policy().CanApprove(ctx, b.o.Groups, c.UserID, app)
 	if !can {
 		b.o.Log.Info("click by a non-approver ignored", "user", c.UserID, "approval", id, "error", err)
-		return conv.Private(ctx, l.T("approval.not_approver", mentions(l, b.o.Policy.Approvers(app))))
+		return conv.Private(ctx, l.T("approval.not_approver", mentions(l, b.policy().Approvers(app))))
 	}
 	if c.UserID == a.Requester {
 		return conv.Private(ctx, l.T("approval.own_request"))
@@ -324,7 +348,7 @@ func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
 		if err != nil {
 			return errors.Join(err, thread.Reply(ctx, rl.T("err.store", b.admins(rl))))
 		}
-		requesterAdmin, _ := b.o.Policy.IsAdmin(ctx, b.o.Groups, Who{UserID: a.Requester})
+		requesterAdmin, _ := b.policy().IsAdmin(ctx, b.o.Groups, Who{UserID: a.Requester})
 		return b.runBind(ctx, rl, j, app, wechatID, requesterAdmin, thread)
 	}), thread.opened())
 	return errors.Join(errs...)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bindtester/bindtester/wechat"
@@ -26,6 +27,7 @@ type WeChat interface {
 	UnbindTester(ctx context.Context, appid string, who wechat.Tester) error
 	Experiencers(ctx context.Context, appid string) ([]string, error)
 	TrialQRCode(ctx context.Context, appid, path string) (wechat.QRCode, error)
+	VersionInfo(ctx context.Context, appid string) (wechat.VersionInfo, error)
 }
 
 // Locales tells a user's language preference (a Slack locale like "zh-CN"), or "".
@@ -130,7 +132,7 @@ var errNoGroups = errors.New("user groups cannot be looked up here (no Slack con
 func (noGroups) Members(context.Context, string) ([]string, error) { return nil, errNoGroups }
 
 // App finds a configured app by appid or alias.
-func (b *Bot) App(key string) (*App, bool) { return b.o.Policy.App(key) }
+func (b *Bot) App(key string) (*App, bool) { return b.policy().App(key) }
 
 // ErrCannotAttach is what Thread.Attach returns where files cannot be shown
 // (an answer through a slash command's response_url).
@@ -153,11 +155,16 @@ type Options struct {
 	// process died is resumed elsewhere that long after it was claimed.
 	Owner string
 	Lease time.Duration
+	// Platform, for a WeChat third-party platform, discovers its apps and
+	// keeps its ticket; nil otherwise.
+	Platform *PlatformOptions
 }
 
 // Bot handles commands.
 type Bot struct {
 	o Options
+
+	pol atomic.Pointer[Policy]
 
 	noticeMu sync.Mutex
 	notices  map[string]time.Time // admin notices sent, by what they were about (see tellAdmins)
@@ -200,7 +207,21 @@ func New(o Options) *Bot {
 	for i := range o.Policy.Apps {
 		o.Policy.Apps[i].WithDefaults()
 	}
-	return &Bot{o: o, notices: map[string]time.Time{}}
+	b := &Bot{o: o, notices: map[string]time.Time{}}
+	b.pol.Store(o.Policy)
+	return b
+}
+
+// policy is the policy in force: Options.Policy, with the apps a third-party
+// platform's discovery found once it has run (see SetPolicy).
+func (b *Bot) policy() *Policy { return b.pol.Load() }
+
+// SetPolicy replaces the policy in force; a running command sees it from its next step.
+func (b *Bot) SetPolicy(p *Policy) {
+	for i := range p.Apps {
+		p.Apps[i].WithDefaults()
+	}
+	b.pol.Store(p)
 }
 
 func (b *Bot) lang(ctx context.Context, req Request) Lang {
@@ -236,7 +257,7 @@ func (b *Bot) Handle(ctx context.Context, req Request, conv Conversation) error 
 	cmd, err := Parse(req.Text)
 	var ue *UsageError
 	if errors.As(err, &ue) {
-		if _, isApp := b.o.Policy.App(ue.Arg); isApp && ue.Key == "usage.unknown_subcommand" {
+		if _, isApp := b.policy().App(ue.Arg); isApp && ue.Key == "usage.unknown_subcommand" {
 			ue.Key = "usage.missing_wechatid" // an alias alone: the WeChat ID is missing
 		}
 		b.o.Log.Info("usage error", "user", req.UserID, "problem", ue.Key)
@@ -257,12 +278,14 @@ func (b *Bot) Handle(ctx context.Context, req Request, conv Conversation) error 
 		return b.mine(ctx, l, req, conv)
 	case VerbAudit:
 		return b.auditCommand(ctx, l, req, cmd, conv)
+	case VerbApps:
+		return b.appsCommand(ctx, l, req, cmd, conv)
 	}
 	return conv.Private(ctx, b.help(ctx, l, req))
 }
 
 func (b *Bot) help(ctx context.Context, l Lang, req Request) string {
-	apps, admin, lookupErr := b.o.Policy.BindableApps(ctx, b.o.Groups, b.who(req))
+	apps, admin, lookupErr := b.policy().BindableApps(ctx, b.o.Groups, b.who(req))
 	example := "wx1234567890abcdef"
 	if len(apps) > 0 {
 		example = apps[0].ID
@@ -281,7 +304,7 @@ func (b *Bot) help(ctx context.Context, l Lang, req Request) string {
 		names := make([]string, len(apps))
 		for i, a := range apps {
 			names[i] = appLabel(a)
-			if !admin && b.o.Policy.CanBind(ctx, b.o.Groups, b.who(req), a).NeedsApproval {
+			if !admin && b.policy().CanBind(ctx, b.o.Groups, b.who(req), a).NeedsApproval {
 				names[i] += " " + l.T("help.needs_approval")
 			}
 		}
@@ -307,7 +330,7 @@ func appLabel(a *App) string {
 }
 
 // admins names whom to ask, as Slack mentions.
-func (b *Bot) admins(l Lang) string { return mentions(l, b.o.Policy.Admins) }
+func (b *Bot) admins(l Lang) string { return mentions(l, b.policy().Admins) }
 
 // mentions names people and user groups as Slack mentions.
 func mentions(l Lang, ids []string) string {

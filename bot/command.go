@@ -18,6 +18,7 @@ const (
 	VerbTesters      // testers <app>
 	VerbMine         // mine
 	VerbAudit        // audit [app] [<@user>] [page N]
+	VerbApps         // apps [refresh]: admins
 )
 
 // Command is a parsed /bindtester line.
@@ -29,6 +30,7 @@ type Command struct {
 	Duration time.Duration // bind "for 3d"; 0 for the app's default
 	User     string        // audit: a Slack user ID
 	Page     int           // audit: 1-based
+	Refresh  bool          // apps refresh: discover first
 }
 
 // UsageError says why a command line could not be understood; Key picks the
@@ -82,7 +84,7 @@ func FormatDuration(d time.Duration) string {
 }
 
 // subcommands are the words reserved for verbs.
-var subcommands = map[string]Verb{"help": VerbHelp, "unbind": VerbUnbind, "testers": VerbTesters, "mine": VerbMine, "audit": VerbAudit}
+var subcommands = map[string]Verb{"help": VerbHelp, "unbind": VerbUnbind, "testers": VerbTesters, "mine": VerbMine, "audit": VerbAudit, "apps": VerbApps}
 
 // Parse reads the text after /bindtester (or after the bot's mention).
 func Parse(text string) (Command, error) {
@@ -148,6 +150,11 @@ func parseVerb(v Verb, args []string) (Command, error) {
 	}
 	switch v {
 	case VerbHelp, VerbMine:
+		return cmd, extra(0)
+	case VerbApps:
+		if len(args) > 0 && strings.EqualFold(args[0], "refresh") {
+			cmd.Refresh, args = true, args[1:]
+		}
 		return cmd, extra(0)
 	case VerbTesters:
 		if len(args) == 0 {

@@ -39,25 +39,33 @@ func (b *Bot) tellAdmins(ctx context.Context, app *App, err error) {
 	}()
 	ctx, cancel := recording(ctx)
 	defer cancel()
-	for _, id := range b.o.Policy.Admins {
-		to := []string{id}
-		if isGroupID(id) {
-			members, gerr := b.o.Groups.Members(ctx, id)
-			if gerr != nil {
-				b.o.Log.Warn("admins' user group lookup failed; not told", "group", id, "error", gerr)
-				continue
-			}
-			to = members
-		}
-		for _, u := range to {
-			l := b.userLang(ctx, u)
-			if derr := b.tell(ctx, u, l.T("admin.ip", Escape(app.Name), we.Code, Escape(we.Msg))); derr != nil {
-				b.o.Log.Warn("could not tell an admin about the IP allow-list", "admin", u, "error", derr)
-			} else if isSlackID(u) {
-				told = true
-			}
+	for _, u := range b.adminUsers(ctx) {
+		l := b.userLang(ctx, u)
+		if derr := b.tell(ctx, u, l.T("admin.ip", Escape(app.Name), we.Code, Escape(we.Msg))); derr != nil {
+			b.o.Log.Warn("could not tell an admin about the IP allow-list", "admin", u, "error", derr)
+		} else if isSlackID(u) {
+			told = true
 		}
 	}
+}
+
+// adminUsers are the admins, their user groups expanded (a group that
+// cannot be looked up is left out, and logged).
+func (b *Bot) adminUsers(ctx context.Context) []string {
+	var users []string
+	for _, id := range b.policy().Admins {
+		if !isGroupID(id) {
+			users = append(users, id)
+			continue
+		}
+		members, err := b.o.Groups.Members(ctx, id)
+		if err != nil {
+			b.o.Log.Warn("admins' user group lookup failed; not told", "group", id, "error", err)
+			continue
+		}
+		users = append(users, members...)
+	}
+	return users
 }
 
 // explain turns a failed bind into a reply for the requester and a short reason
@@ -96,6 +104,8 @@ func (b *Bot) explain(l Lang, app *App, masked string, err error) (reply, short 
 			return l.T("err.quota", we.Code, admins), l.T("err.quota.short")
 		case wechat.KindConfig:
 			return l.T("err.config", name, we.Code, msg, admins), l.T("err.config.short")
+		case wechat.KindRestricted:
+			return l.T("err.restricted", name, admins, we.Code, msg), l.T("err.restricted.short")
 		}
 		return l.T("err.unknown", we.Code, msg, admins), l.T("err.unknown.short", we.Code)
 	case errors.As(err, &te):

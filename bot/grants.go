@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bindtester/bindtester/wechat"
 	"slices"
 	"strings"
 )
@@ -14,7 +15,7 @@ func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv
 	if app == nil {
 		return err
 	}
-	admin, lookupErr := b.o.Policy.IsAdmin(ctx, b.o.Groups, b.who(req))
+	admin, lookupErr := b.policy().IsAdmin(ctx, b.o.Groups, b.who(req))
 	var g Grant
 	if cmd.GrantID != 0 {
 		g, err = b.o.Store.Grant(ctx, cmd.GrantID)
@@ -110,10 +111,10 @@ func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv
 // when it names none; outside Slack, where there is no channel, too).
 func (b *Bot) viewDenial(ctx context.Context, l Lang, req Request, app *App) string {
 	who := b.who(req)
-	if admin, _ := b.o.Policy.IsAdmin(ctx, b.o.Groups, who); admin {
+	if admin, _ := b.policy().IsAdmin(ctx, b.o.Groups, who); admin {
 		return ""
 	}
-	ok, err := b.o.Policy.CanView(ctx, b.o.Groups, who, app)
+	ok, err := b.policy().CanView(ctx, b.o.Groups, who, app)
 	switch {
 	case !ok && err != nil:
 		b.o.Log.Warn("user group lookup failed", "user", req.UserID, "error", err)
@@ -136,7 +137,16 @@ func (b *Bot) testers(ctx context.Context, l Lang, req Request, cmd Command, con
 		return conv.Private(ctx, deny)
 	}
 	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
-	members, err := b.o.WeChat.Experiencers(wctx, app.ID)
+	var members []string
+	var versions wechat.VersionInfo
+	var verr error
+	inParallel(func() error {
+		members, err = b.o.WeChat.Experiencers(wctx, app.ID)
+		return nil
+	}, func() error {
+		versions, verr = b.o.WeChat.VersionInfo(wctx, app.ID)
+		return nil
+	})
 	cancel()
 	if err != nil {
 		_, short := b.explain(l, app, "", err)
@@ -171,6 +181,12 @@ func (b *Bot) testers(ctx context.Context, l Lang, req Request, cmd Command, con
 	if len(members) == 0 && len(noUserStr) == 0 {
 		lines = append(lines, l.T("testers.none"))
 	}
+	switch { // whether there is anything to open; unsaid where WeChat cannot tell
+	case verr == nil && versions.Trial == nil:
+		lines = append(lines, l.T("testers.no_trial"))
+	case verr == nil:
+		lines = append(lines, l.T("testers.trial", Escape(versions.Trial.Version), slackTime(versions.Trial.At)))
+	}
 	return conv.Private(ctx, strings.Join(lines, "\n"))
 }
 
@@ -199,7 +215,7 @@ func (b *Bot) mine(ctx context.Context, l Lang, req Request, conv Conversation) 
 	lines := []string{l.T("mine.header", len(grants))}
 	for _, g := range grants {
 		name, short := g.AppID, g.AppID
-		if app, ok := b.o.Policy.App(g.AppID); ok {
+		if app, ok := b.policy().App(g.AppID); ok {
 			name, short = Escape(app.Name), shortName(app)
 		}
 		lines = append(lines, l.T("mine.grant", g.WechatMasked, name, slackTime(g.ExpiresAt), short, g.ID))
@@ -212,7 +228,7 @@ var ErrForbidden = errors.New("only admins may do this")
 
 // Audit returns audit events for an admin (or the command line's --admin).
 func (b *Bot) Audit(ctx context.Context, who Who, f AuditFilter) ([]Event, error) {
-	admin, err := b.o.Policy.IsAdmin(ctx, b.o.Groups, who)
+	admin, err := b.policy().IsAdmin(ctx, b.o.Groups, who)
 	if !admin {
 		return nil, errors.Join(ErrForbidden, err)
 	}
@@ -263,7 +279,7 @@ func (b *Bot) auditCommand(ctx context.Context, l Lang, req Request, cmd Command
 
 func (b *Bot) auditLine(l Lang, e Event) string {
 	name := e.AppID
-	if app, ok := b.o.Policy.App(e.AppID); ok {
+	if app, ok := b.policy().App(e.AppID); ok {
 		name = Escape(app.Name)
 	}
 	s := fmt.Sprintf("%s *%s* %s", slackTime(e.At), e.Kind, mention(e.Actor))

@@ -290,10 +290,27 @@ func (b *Bot) post(ctx context.Context, step func(context.Context) error) error 
 // sendQR posts the trial version's QR code, or says how to open it
 // without. The code is fetched in the request's time (wctx), the posts in
 // their own (ctx, detached).
+//
+// Whether a trial version exists at all is asked at the same time: without
+// one the QR code opens nothing, so the tester is told to ask the developers
+// instead. Where WeChat cannot say (an app secret's token may not read
+// versions), the QR code goes out as before.
 func (b *Bot) sendQR(wctx, ctx context.Context, l Lang, app *App, masked string, thread Thread) error {
 	qctx, cancel := context.WithTimeout(wctx, b.o.Timeout)
-	qr, err := b.o.WeChat.TrialQRCode(qctx, app.ID, app.QRPath)
+	var qr wechat.QRCode
+	var err, verr error
+	var versions wechat.VersionInfo
+	inParallel(func() error {
+		qr, err = b.o.WeChat.TrialQRCode(qctx, app.ID, app.QRPath)
+		return nil
+	}, func() error {
+		versions, verr = b.o.WeChat.VersionInfo(qctx, app.ID)
+		return nil
+	})
 	cancel()
+	if verr == nil && versions.Trial == nil {
+		return b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, l.T("bind.no_trial", Escape(app.Name))) })
+	}
 	if err != nil {
 		b.o.Log.Warn("no trial QR code", "app", app.ID, "error", err)
 		return b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, l.T("bind.open_no_qr", masked)) })
@@ -419,7 +436,7 @@ func (b *Bot) resumeJobs(ctx context.Context, now time.Time) error {
 func (b *Bot) resume(ctx context.Context, j Job) error {
 	b.o.Log.Info("resuming job", "job", j.ID, "kind", j.Kind, "app", j.AppID, "wechatid", j.WechatMasked, "state", j.State, "attempt", j.Attempts)
 	l := b.userLang(ctx, j.Requester)
-	app, ok := b.o.Policy.App(j.AppID)
+	app, ok := b.policy().App(j.AppID)
 	if j.Kind == JobUnbind {
 		return b.resumeUnbind(ctx, l, j)
 	}
@@ -449,7 +466,7 @@ func (b *Bot) resume(ctx context.Context, j Job) error {
 	if err != nil {
 		return err
 	}
-	admin, _ := b.o.Policy.IsAdmin(ctx, b.o.Groups, Who{UserID: j.Requester})
+	admin, _ := b.policy().IsAdmin(ctx, b.o.Groups, Who{UserID: j.Requester})
 	return b.runBind(ctx, l, j, app, wechatID, admin, thread)
 }
 
@@ -473,7 +490,7 @@ func (b *Bot) resumeUnbind(ctx context.Context, l Lang, j Job) error {
 		al := b.userLang(rctx, j.Actor)
 		text := al.T("job.resumed") + "\n" + al.T("unbind.ok", j.WechatMasked, b.appName(j.AppID))
 		if j.Outcome == OutcomeFailed {
-			app, ok := b.o.Policy.App(j.AppID)
+			app, ok := b.policy().App(j.AppID)
 			if !ok {
 				app = &App{ID: j.AppID, Name: j.AppID}
 			}

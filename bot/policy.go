@@ -38,6 +38,10 @@ type App struct {
 	// SecretEnv and RefreshTokenEnv name the environment variables holding this
 	// app's app secret or authorizer refresh token (multi-app setups).
 	SecretEnv, RefreshTokenEnv string
+	// Platform is what a third-party platform's discovery knows of the app
+	// (its permissions, whether it is still authorized); nil when the bot
+	// does not serve it as a platform.
+	Platform *PlatformApp
 }
 
 // Defaults for the settings an app may leave out.
@@ -71,6 +75,13 @@ func (a *App) WithDefaults() {
 type Policy struct {
 	Admins []string // Slack user IDs and user group IDs
 	Apps   []App
+	// AdminChannel is where admins are told of platform changes (an app
+	// authorized or revoked); empty: a DM to each admin.
+	AdminChannel string
+
+	rules        *policyRules // a policy file's rules, for apps discovery adds
+	listed       []App        // the apps configured, before discovery added any
+	forDiscovery bool         // the file has rules for apps it does not list
 }
 
 // App finds an app by appid or alias (case-insensitive for aliases).

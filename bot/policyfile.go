@@ -6,38 +6,31 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
 // policyFile is the YAML shape of a multi-app policy file.
 type policyFile struct {
-	Admins []string  `yaml:"admins"`
-	Apps   []appFile `yaml:"apps"`
+	Admins       []string    `yaml:"admins"`
+	AdminChannel string      `yaml:"admin_channel"`
+	Defaults     appRules    `yaml:"defaults"`
+	Groups       []groupFile `yaml:"groups"`
+	Apps         []appFile   `yaml:"apps"`
 }
 
+// appFile is one app's entry: who it is, then the rules it overrides.
 type appFile struct {
-	AppID    string   `yaml:"appid"`
-	Name     string   `yaml:"name"`
-	Aliases  []string `yaml:"aliases"`
-	Binders  []string `yaml:"binders"`
-	Channels []string `yaml:"channels"`
-	Slots    int      `yaml:"slots"`
-	QRPath   string   `yaml:"qr_path"`
-	// Time-bound access and approvals.
-	DefaultDuration string   `yaml:"default_duration"`
-	MaxDuration     string   `yaml:"max_duration"`
-	Requesters      []string `yaml:"requesters"`
-	RequireApproval bool     `yaml:"require_approval"`
-	Approvers       []string `yaml:"approvers"`
-	ApprovalChannel string   `yaml:"approval_channel"`
-	ApprovalTTL     string   `yaml:"approval_ttl"`
+	AppID   string   `yaml:"appid"`
+	Name    string   `yaml:"name"`
+	Aliases []string `yaml:"aliases"`
 	// Names of environment variables holding this app's WeChat credentials, so
 	// the file itself holds no secrets.
 	SecretEnv       string `yaml:"secret_env"`
 	RefreshTokenEnv string `yaml:"refresh_token_env"`
+	appRules        `yaml:",inline"`
 }
 
 // LoadPolicyFile reads and validates a policy file. Every problem is reported at
@@ -56,24 +49,35 @@ func LoadPolicyFile(path string) (*Policy, error) {
 		}
 		return nil, fmt.Errorf("policy file %s: %w", path, err)
 	}
-	p := &Policy{Admins: f.Admins}
-	var durErrs PolicyError
-	dur := func(i int, field, v string) time.Duration {
-		if v == "" {
-			return 0
+	rules := &policyRules{defaults: f.Defaults, groups: f.Groups, entries: f.Apps}
+	p := &Policy{Admins: f.Admins, AdminChannel: f.AdminChannel, rules: rules}
+	durErrs := PolicyError(f.Defaults.durationProblems("defaults"))
+	for i, g := range f.Groups {
+		entry := fmt.Sprintf("groups[%d]", i)
+		durErrs = append(durErrs, g.durationProblems(entry)...)
+		if len(g.Match.AppIDs) == 0 && len(g.Match.Names) == 0 {
+			durErrs = append(durErrs, PolicyProblem{Entry: entry, Field: "match", Msg: "matches nothing: give appids: [wx…] or names: [\"Shop*\"]"})
 		}
-		d, ok := ParseDuration(v)
-		if !ok {
-			durErrs = append(durErrs, PolicyProblem{Entry: fmt.Sprintf("apps[%d]", i), Field: field, Msg: fmt.Sprintf("%q is not a duration like 12h, 14d or 2w", v)})
+		for _, pat := range g.Match.Names {
+			if !validPattern(pat) {
+				durErrs = append(durErrs, PolicyProblem{Entry: entry, Field: "match.names", Msg: fmt.Sprintf("%q is not a name pattern (* and ? match any characters)", pat)})
+			}
 		}
-		return d
 	}
 	for i, a := range f.Apps {
-		p.Apps = append(p.Apps, App{ID: a.AppID, Name: a.Name, Aliases: a.Aliases, Binders: a.Binders,
-			Channels: a.Channels, Slots: a.Slots, QRPath: a.QRPath, SecretEnv: a.SecretEnv, RefreshTokenEnv: a.RefreshTokenEnv,
-			DefaultDuration: dur(i, "default_duration", a.DefaultDuration), MaxDuration: dur(i, "max_duration", a.MaxDuration),
-			Requesters: a.Requesters, RequireApproval: a.RequireApproval, Approvers: a.Approvers,
-			ApprovalChannel: a.ApprovalChannel, ApprovalTTL: dur(i, "approval_ttl", a.ApprovalTTL)})
+		durErrs = append(durErrs, a.durationProblems(fmt.Sprintf("apps[%d]", i))...)
+		app := rules.effective(a.AppID, a.Name, &f.Apps[i]).app(a.AppID, a.Name)
+		app.Aliases, app.SecretEnv, app.RefreshTokenEnv = a.Aliases, a.SecretEnv, a.RefreshTokenEnv
+		p.Apps = append(p.Apps, app)
+	}
+	p.forDiscovery = len(f.Groups) > 0 || !reflect.ValueOf(f.Defaults).IsZero()
+	for i, r := range append([]appRules{f.Defaults}, groupRules(f.Groups)...) {
+		entry := "defaults"
+		if i > 0 {
+			entry = fmt.Sprintf("groups[%d]", i-1)
+		}
+		a := r.app("", "")
+		durErrs = append(durErrs, a.idProblems(entry)...)
 	}
 	err = p.Validate()
 	var pe PolicyError
@@ -117,8 +121,8 @@ func (p *Policy) Validate() error {
 			bad(fmt.Sprintf("admins[%d]", i), "admins", "%q is not a Slack user ID (U…/W…) or user group ID (S…); find IDs in a profile's ⋮ menu → Copy member ID", id)
 		}
 	}
-	if len(p.Apps) == 0 {
-		bad("apps", "apps", "no Mini Program is configured")
+	if len(p.Apps) == 0 && !p.forDiscovery {
+		bad("apps", "apps", "no Mini Program is configured (as a third-party platform, give defaults: or groups: for the apps discovery finds instead)")
 	}
 	keys := map[string]string{}
 	for i := range p.Apps {
@@ -157,30 +161,48 @@ func (p *Policy) Validate() error {
 				bad(entry, "aliases", "%q must start with a letter (not wx), then letters, digits, _ or -, at most 32", alias)
 			}
 		}
-		for _, list := range []struct {
-			field string
-			ids   []string
-		}{{"binders", a.Binders}, {"requesters", a.Requesters}, {"approvers", a.Approvers}} {
-			for _, id := range list.ids {
-				if !isSlackID(id) {
-					bad(entry, list.field, "%q is not a Slack user ID (U…/W…) or user group ID (S…)", id)
-				}
-			}
-		}
-		if a.ApprovalChannel != "" && !channelPattern.MatchString(a.ApprovalChannel) {
-			bad(entry, "approval_channel", "%q is not a Slack channel ID (C…/G…)", a.ApprovalChannel)
-		}
+		errs = append(errs, a.idProblems(entry)...)
 		if (len(a.Requesters) > 0 || a.RequireApproval) && len(a.Approvers) == 0 && len(p.Admins) == 0 {
 			bad(entry, "approvers", "approvals are on but nobody can approve: list approvers (or admins)")
 		}
-		for _, id := range a.Channels {
-			if !channelPattern.MatchString(id) {
-				bad(entry, "channels", "%q is not a Slack channel ID (C…/G…; channel details → About, at the bottom)", id)
-			}
-		}
+	}
+	if p.AdminChannel != "" && !channelPattern.MatchString(p.AdminChannel) {
+		bad("admin_channel", "admin_channel", "%q is not a Slack channel ID (C…/G…)", p.AdminChannel)
 	}
 	if len(errs) == 0 {
 		return nil
 	}
 	return errs
+}
+
+// idProblems reports a's Slack IDs that are not shaped like one.
+func (a *App) idProblems(entry string) []PolicyProblem {
+	var out []PolicyProblem
+	for _, list := range []struct {
+		field string
+		ids   []string
+	}{{"binders", a.Binders}, {"requesters", a.Requesters}, {"approvers", a.Approvers}} {
+		for _, id := range list.ids {
+			if !isSlackID(id) {
+				out = append(out, PolicyProblem{Entry: entry, Field: list.field, Msg: fmt.Sprintf("%q is not a Slack user ID (U…/W…) or user group ID (S…)", id)})
+			}
+		}
+	}
+	if a.ApprovalChannel != "" && !channelPattern.MatchString(a.ApprovalChannel) {
+		out = append(out, PolicyProblem{Entry: entry, Field: "approval_channel", Msg: fmt.Sprintf("%q is not a Slack channel ID (C…/G…)", a.ApprovalChannel)})
+	}
+	for _, id := range a.Channels {
+		if !channelPattern.MatchString(id) {
+			out = append(out, PolicyProblem{Entry: entry, Field: "channels", Msg: fmt.Sprintf("%q is not a Slack channel ID (C…/G…; channel details → About, at the bottom)", id)})
+		}
+	}
+	return out
+}
+
+func groupRules(gs []groupFile) []appRules {
+	out := make([]appRules, len(gs))
+	for i, g := range gs {
+		out[i] = g.appRules
+	}
+	return out
 }

@@ -151,8 +151,8 @@ func TestLoadPolicyFileErrors(t *testing.T) {
 	}{
 		{
 			name: "unknown top-level field",
-			yaml: "admins: [UADMIN]\nadmin_channel: CADMIN\napps:\n" + ok,
-			want: []string{"admin_channel"},
+			yaml: "admins: [UADMIN]\nadmin_chanel: CADMIN\napps:\n" + ok,
+			want: []string{"admin_chanel"},
 		},
 		{
 			name: "misspelt app field",

@@ -146,7 +146,7 @@ func (b *Bot) tell(ctx context.Context, user, text string) error {
 }
 
 func (b *Bot) appName(appid string) string {
-	if app, ok := b.o.Policy.App(appid); ok {
+	if app, ok := b.policy().App(appid); ok {
 		return Escape(app.Name)
 	}
 	return appid
@@ -154,7 +154,7 @@ func (b *Bot) appName(appid string) string {
 
 // rebindHint is the command to ask again.
 func (b *Bot) rebindHint(appid string) string {
-	if app, ok := b.o.Policy.App(appid); ok {
+	if app, ok := b.policy().App(appid); ok {
 		return "/bindtester " + shortName(app) + " <wechat-id>"
 	}
 	return "/bindtester " + appid + " <wechat-id>"

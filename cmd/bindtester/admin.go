@@ -78,25 +78,41 @@ func newAdminCLI(ctx context.Context, name string, args []string, getenv func(st
 		return nil, nil, err
 	}
 	var wx bot.WeChat
+	var plat *bot.PlatformOptions
 	if s.Creds != credsNone {
-		if wx, err = newWeChat(s, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), st); err != nil {
+		w, err := newWeChat(s, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), st)
+		if err != nil {
 			st.Close()
 			return nil, nil, err
 		}
+		wx, plat = w, w.platform
 	} else if name != "audit" {
 		st.Close()
 		return nil, nil, errors.New("WECHAT_APP_SECRET: no WeChat credentials are set; this command calls WeChat (see .env.example)")
 	}
 	c := &console.Console{UserID: *user, ChannelID: *channel, Out: stdout}
 	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Store: st, Messenger: c, Lease: s.Lease, Timeout: s.jobTimeout(),
-		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Platform: plat})
 	c.Handler = b
+	if plat != nil { // the apps discovery found, as the bot in Slack knows them
+		if err := b.ReloadApps(ctx); err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+	}
 	return &adminCLI{user: *user, channel: *channel, admin: *admin, bot: b, console: c, audit: st, close: func() { st.Close() }}, rest, nil
 }
 
 // runAdminCommand runs bind, unbind or testers as one /bindtester line.
 func runAdminCommand(ctx context.Context, verb string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cli, rest, err := newAdminCLI(ctx, verb, args, getenv, stdout, stderr, nil)
+	var refresh *bool
+	var extra func(*flag.FlagSet)
+	if verb == "apps" {
+		extra = func(fs *flag.FlagSet) {
+			refresh = fs.Bool("refresh", false, "ask WeChat for the platform's authorizers first")
+		}
+	}
+	cli, rest, err := newAdminCLI(ctx, verb, args, getenv, stdout, stderr, extra)
 	if err != nil {
 		return err
 	}
@@ -105,9 +121,12 @@ func runAdminCommand(ctx context.Context, verb string, args []string, getenv fun
 	if verb != "bind" {
 		text = verb + " " + text
 	}
+	if refresh != nil && *refresh {
+		text = "apps refresh"
+	}
 	// Approval prompts from here would print to this terminal, never reaching an approver.
 	req := bot.Request{UserID: cli.user, ChannelID: cli.channel, Text: text, Admin: cli.admin, NoApproval: true}
-	if verb == "testers" {
+	if verb == "testers" || verb == "apps" { // they change nothing
 		return cli.bot.Handle(ctx, req, cli.console)
 	}
 	before, err := cli.lastEventID(ctx)

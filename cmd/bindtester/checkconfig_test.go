@@ -126,9 +126,17 @@ func TestCheckConfigProblems(t *testing.T) {
 			want: []want{{"WECHAT_APP_SECRET", []string{"WECHAT_ACCESS_TOKEN"}}},
 		},
 		{
-			name: "component without its secret and ticket",
-			env:  merge(goodEnv(), map[string]string{"WECHAT_APP_SECRET": "", "WECHAT_COMPONENT_APPID": "wxcomponent0000001"}),
+			name: "component without its secret, with two tickets, and no refresh token without discovery",
+			env: merge(goodEnv(), map[string]string{"WECHAT_APP_SECRET": "", "WECHAT_COMPONENT_APPID": "wxcomponent0000001",
+				"WECHAT_COMPONENT_VERIFY_TICKET": "t", "WECHAT_COMPONENT_VERIFY_TICKET_FILE": "/tmp/t", "BINDTESTER_DISCOVERY_EVERY": "off"}),
 			want: []want{{"WECHAT_COMPONENT_SECRET", nil}, {"WECHAT_COMPONENT_VERIFY_TICKET", nil}, {"WECHAT_AUTHORIZER_REFRESH_TOKEN", nil}},
+		},
+		{
+			name: "the platform endpoint without its message token and key, and a bad discovery interval",
+			env: merge(goodEnv(), map[string]string{"WECHAT_APP_SECRET": "", "WECHAT_COMPONENT_APPID": "wxcomponent0000001",
+				"WECHAT_COMPONENT_SECRET": "s", "BINDTESTER_PLATFORM_LISTEN": "127.0.0.1:0", "WECHAT_COMPONENT_AES_KEY": "short",
+				"BINDTESTER_DISCOVERY_EVERY": "sometimes"}),
+			want: []want{{"WECHAT_COMPONENT_MSG_TOKEN", nil}, {"WECHAT_COMPONENT_AES_KEY", nil}, {"BINDTESTER_DISCOVERY_EVERY", nil}},
 		},
 		{
 			name: "every bad value at once",
@@ -181,7 +189,7 @@ func TestCheckConfigOK(t *testing.T) {
 			name: "one app with binders, a name and slots",
 			env: merge(goodEnv(), map[string]string{"BINDTESTER_BINDERS": "U0TESTER1, S0TESTERS", "BINDTESTER_APP_NAME": "Shop",
 				"BINDTESTER_SLOTS": "25", "BINDTESTER_ADMINS": "UADMIN"}),
-			want:    []string{"Settings OK", testAppID, `"Shop"`, "2 binder and 0 requester entries", "25 slots", "grants 2w by default (at most 30d)"},
+			want:    []string{"Settings OK", testAppID, `"Shop"`, "bind: U0TESTER1,S0TESTERS", "25 slots", "grants 2w by default (at most 30d)"},
 			notWant: []string{"admins only"},
 		},
 		{
@@ -266,7 +274,7 @@ func TestCheckConfigPolicyFile(t *testing.T) {
 		{
 			name:   "several apps with secret_env",
 			env:    merge(base, map[string]string{"BINDTESTER_POLICY_FILE": good}),
-			wantOK: []string{"Settings OK", "app secret", "wx1111111111111111", `"Shop"`, "2 binder and 0 requester entries", "20 slots", "wx2222222222222222", "admins only"},
+			wantOK: []string{"Settings OK", "app secret", "wx1111111111111111", `"Shop"`, "bind: U0TESTER1,S0TESTERS; only in C0SHOP", "20 slots", "wx2222222222222222", "admins only"},
 		},
 		{
 			name:    "secret_env names an unset variable",

@@ -42,7 +42,7 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	go prefetchTokens(ctx, wx, s.Policy, log)
+	go prefetchTokens(ctx, wx.Client, s.Policy, log)
 	adapter := slackbot.New(slackbot.Config{BotToken: s.SlackBotToken, AppToken: s.SlackAppToken, APIURL: s.SlackAPIURL,
 		MaxInFlight: s.MaxInFlight, OnBusy: m.busy.Inc, Grace: s.Grace, Log: log, Observe: func(t string) { m.envelopes.WithLabelValues(t).Inc() },
 		Seen: seenOnce(s.DBPath, st)})
@@ -59,8 +59,17 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	}
 	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log, Store: meteredStore{Store: st, events: m.events}, Messenger: adapter,
 		Groups:  groupCache(slackbot.GroupMembers{API: adapter.API()}, s.GroupStale, log, m),
-		Locales: &slackbot.Locales{API: adapter.API()}, Lease: s.Lease, Timeout: s.jobTimeout()})
+		Locales: &slackbot.Locales{API: adapter.API()}, Lease: s.Lease, Timeout: s.jobTimeout(), Platform: wx.platform})
 	announce(log, s)
+	if wx.platform != nil {
+		if s.Notices.Listen != "" {
+			if err := serveNotices(ctx, s, b, st, m, log); err != nil {
+				return err
+			}
+		}
+		stopPlatform := startPlatform(ctx, b, st, s, log)
+		defer stopPlatform()
+	}
 	stopWorker := startWorker(ctx, b, s.Sweep)
 	defer stopWorker() // before the store closes
 	return adapter.Run(ctx, b)
@@ -305,17 +314,19 @@ func checkConfig(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	fmt.Fprintf(stdout, "Settings OK. WeChat credentials: %s. Database: %s. Mini Programs:\n", s.Creds, store.Describe(s.DBPath))
-	for _, a := range s.Policy.Apps {
-		a.WithDefaults()
-		who := fmt.Sprintf("%d binder and %d requester entries", len(a.Binders), len(a.Requesters))
-		switch {
-		case len(a.Binders) == 0 && len(a.Requesters) == 0:
-			who = "admins only (no binders or requesters configured)"
-		case a.RequireApproval:
-			who += ", every bind needs an approval"
+	pol := s.Policy
+	if s.Creds == credsComponent { // with the apps the last discovery found
+		if st, err := openStore(ctx, s.DBPath, s.StoreKey); err == nil {
+			if apps, err := st.PlatformApps(ctx); err == nil {
+				pol = pol.WithPlatformApps(apps)
+				fmt.Fprintf(stdout, "  (with the %d apps discovery last found; `bindtester apps --refresh --admin` asks WeChat again)\n", len(apps))
+			}
+			st.Close()
 		}
-		fmt.Fprintf(stdout, "  %s %q: %s, %d slots, grants %s by default (at most %s)\n", a.ID, a.Name, who, a.Slots,
-			bot.FormatDuration(a.DefaultDuration), bot.FormatDuration(a.MaxDuration))
+	}
+	for _, a := range pol.Apps {
+		a.WithDefaults()
+		fmt.Fprintln(stdout, "  "+effectivePolicy(pol, a))
 	}
 	if *askWeChat {
 		return checkWeChat(ctx, s, stdout)
@@ -377,4 +388,36 @@ func prefetchTokens(ctx context.Context, wx *wechat.Client, p *bot.Policy, log *
 			log.Warn("wechat: no access token for this app at startup; its binds will fail until this is fixed", "app", a.ID, "error", err)
 		}
 	}
+}
+
+// effectivePolicy is one app's rules on one line, for a terminal.
+func effectivePolicy(pol *bot.Policy, a bot.App) string {
+	var who []string
+	if len(a.Binders) > 0 {
+		who = append(who, "bind: "+strings.Join(a.Binders, ","))
+	}
+	if len(a.Requesters) > 0 {
+		who = append(who, "ask: "+strings.Join(a.Requesters, ",")+" (approved by "+strings.Join(pol.Approvers(&a), ",")+")")
+	}
+	if len(who) == 0 {
+		who = append(who, "admins only (no binders or requesters)")
+	}
+	if a.RequireApproval {
+		who = append(who, "every bind needs an approval")
+	}
+	if len(a.Channels) > 0 {
+		who = append(who, "only in "+strings.Join(a.Channels, ","))
+	}
+	state := ""
+	switch {
+	case a.Platform == nil:
+	case a.Platform.Revoked:
+		state = " [authorization revoked: binds refused]"
+	case !a.Platform.CanManageTesters():
+		state = " [no permission set 18: binds refused]"
+	default:
+		state = " [platform: testers ok]"
+	}
+	return fmt.Sprintf("%s %q%s: %s; %d slots, grants %s by default (at most %s)", a.ID, a.Name, state, strings.Join(who, "; "), a.Slots,
+		bot.FormatDuration(a.DefaultDuration), bot.FormatDuration(a.MaxDuration))
 }

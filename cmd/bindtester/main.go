@@ -56,6 +56,8 @@ usage:
   bindtester bind <app> <wechat-id> [for 3d]   (--user U… | --admin) [--channel C…]
   bindtester unbind <app> <wechat-id | #grant> (--user U… | --admin)
   bindtester testers <app>                     (--user U… | --admin)
+  bindtester apps [--refresh]                  (--user U… | --admin)
+                            every Mini Program and who may bind, ask and approve; --refresh asks a platform's WeChat first
   bindtester audit [--app A] [--who U…] [--format table|csv|json] [--limit N] (--user U… | --admin)
                             the admin commands: same permission checks as Slack, skipped only for --admin
   bindtester version
@@ -75,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runConsole(ctx, args, getenv, stdin, stdout, stderr)
 	case "check-config":
 		return checkConfig(ctx, args, getenv, stdout)
-	case "bind", "unbind", "testers":
+	case "bind", "unbind", "testers", "apps":
 		return runAdminCommand(ctx, cmd, args, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args, getenv, stdout, stderr)

@@ -25,6 +25,7 @@ type metrics struct {
 	wechat        *prometheus.HistogramVec // WeChat HTTP attempts by path and result
 	groupFailures *prometheus.CounterVec   // failed user group lookups: stale (last members used) or denied
 	busy          prometheus.Counter       // requests answered busy (BINDTESTER_MAX_IN_FLIGHT reached)
+	notices       *prometheus.CounterVec   // WeChat pushes to the platform endpoint, by result
 }
 
 func newMetrics() *metrics {
@@ -42,7 +43,9 @@ func newMetrics() *metrics {
 		busy: prometheus.NewCounter(prometheus.CounterOpts{Name: "bindtester_busy_total",
 			Help: "Requests not taken because BINDTESTER_MAX_IN_FLIGHT commands were in flight; the requester was told to try again."}),
 	}
-	m.reg.MustRegister(m.events, m.envelopes, m.wechat, m.groupFailures, m.busy, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.notices = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bindtester_platform_notices_total",
+		Help: "WeChat pushes to BINDTESTER_PLATFORM_LISTEN, by result (ok, bad_signature, bad_payload, wrong_appid, stale, replay, error)."}, []string{"result"})
+	m.reg.MustRegister(m.events, m.envelopes, m.wechat, m.groupFailures, m.busy, m.notices, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -119,7 +122,13 @@ func serveOps(ctx context.Context, addr string, healthy func(context.Context) er
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	serve(ctx, ln, mux, "ops endpoint", log)
+	return nil
+}
+
+// serve runs h on ln until ctx ends; what stops it otherwise is logged.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, name string, log *slog.Logger) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -128,9 +137,8 @@ func serveOps(ctx context.Context, addr string, healthy func(context.Context) er
 	}()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("ops endpoint stopped", "error", err)
+			log.Error(name+" stopped", "error", err)
 		}
 	}()
-	log.Info("ops endpoint listening", "addr", ln.Addr().String())
-	return nil
+	log.Info(name+" listening", "addr", ln.Addr().String())
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bindtester/bindtester/bot"
 	"github.com/bindtester/bindtester/bot/store"
+	"github.com/bindtester/bindtester/wechat"
 )
 
 // credentialMode is how the bot gets WeChat access tokens.
@@ -33,8 +34,12 @@ type settings struct {
 	Creds         credentialMode
 	AppSecret     string // one-app, stable_token
 	Component     struct{ AppID, Secret, Ticket, TicketFile, RefreshToken string }
-	TokenService  string
-	AccessToken   string
+	// The third-party platform's own endpoint for WeChat's pushes (ticket,
+	// authorization notices) and its message crypto; Listen "" is off.
+	Notices      struct{ Listen, Token, AESKey string }
+	Discovery    time.Duration // how often the platform's authorizers are listed; 0: never
+	TokenService string
+	AccessToken  string
 
 	PolicyFile  string
 	Policy      *bot.Policy
@@ -145,6 +150,16 @@ func loadSettings(getenv func(string) string) (settings, problems) {
 	s.Component.Ticket = getenv("WECHAT_COMPONENT_VERIFY_TICKET")
 	s.Component.TicketFile = getenv("WECHAT_COMPONENT_VERIFY_TICKET_FILE")
 	s.Component.RefreshToken = getenv("WECHAT_AUTHORIZER_REFRESH_TOKEN")
+	s.Notices.Listen = getenv("BINDTESTER_PLATFORM_LISTEN")
+	s.Notices.Token = getenv("WECHAT_COMPONENT_MSG_TOKEN")
+	s.Notices.AESKey = getenv("WECHAT_COMPONENT_AES_KEY")
+	if v := strings.ToLower(getenv("BINDTESTER_DISCOVERY_EVERY")); v == "off" || v == "0" {
+		s.Discovery = 0
+	} else if d, err := time.ParseDuration(or(v, "6h")); err != nil || d < time.Minute {
+		p.add("BINDTESTER_DISCOVERY_EVERY", "%q: use a duration of at least 1m like 6h, or off", v)
+	} else {
+		s.Discovery = d
+	}
 	s.TokenService = getenv("WECHAT_TOKEN_SERVICE_URL")
 	s.AccessToken = getenv("WECHAT_ACCESS_TOKEN")
 
@@ -202,6 +217,9 @@ func loadPolicy(p *problems, getenv func(string) string, s *settings) *bot.Polic
 		return pol
 	}
 	appid := getenv("BINDTESTER_APPID")
+	if appid == "" && getenv("WECHAT_COMPONENT_APPID") != "" {
+		return bot.PolicyForDiscovery(admins) // every app as discovery finds it: admins only, without a policy file's rules
+	}
 	if appid == "" {
 		if len(admins) > 0 {
 			policyProblems(p, (&bot.Policy{Admins: admins, Apps: []bot.App{{ID: "wx0000000000000000"}}}).Validate())
@@ -267,14 +285,23 @@ func credentials(p *problems, s *settings, getenv func(string) string) credentia
 		if s.Component.Secret == "" {
 			p.add("WECHAT_COMPONENT_SECRET", "is required with WECHAT_COMPONENT_APPID (open platform → third-party platform → details)")
 		}
-		if (s.Component.Ticket == "") == (s.Component.TicketFile == "") {
-			p.add("WECHAT_COMPONENT_VERIFY_TICKET", "set exactly one of WECHAT_COMPONENT_VERIFY_TICKET or WECHAT_COMPONENT_VERIFY_TICKET_FILE (the file your ticket receiver keeps current)")
+		if s.Component.Ticket != "" && s.Component.TicketFile != "" {
+			p.add("WECHAT_COMPONENT_VERIFY_TICKET", "set at most one of WECHAT_COMPONENT_VERIFY_TICKET or WECHAT_COMPONENT_VERIFY_TICKET_FILE; with neither, the ticket is read from the store, where BINDTESTER_PLATFORM_LISTEN keeps it")
+		}
+		if s.Notices.Listen != "" {
+			if s.Notices.Token == "" {
+				p.add("WECHAT_COMPONENT_MSG_TOKEN", "is required with BINDTESTER_PLATFORM_LISTEN: the message token of the platform (open platform → third-party platform → development settings)")
+			}
+			if _, err := wechat.NewMsgCrypt(or(s.Notices.Token, "x"), s.Notices.AESKey, s.Component.AppID); err != nil {
+				p.add("WECHAT_COMPONENT_AES_KEY", "%v (the platform's 43-character message encryption key, beside the message token)", err)
+			}
 		}
 		if s.Policy != nil {
 			for _, a := range s.Policy.Apps {
 				switch {
 				case a.RefreshTokenEnv != "" && getenv(a.RefreshTokenEnv) == "":
 					p.add(a.RefreshTokenEnv, "is empty: it should hold the authorizer_refresh_token of %s", a.ID)
+				case s.Discovery > 0: // discovery takes each app's token from WeChat
 				case a.RefreshTokenEnv == "" && (s.Component.RefreshToken == "" || len(s.Policy.Apps) > 1):
 					p.add("WECHAT_AUTHORIZER_REFRESH_TOKEN", "%s has no authorizer_refresh_token: set WECHAT_AUTHORIZER_REFRESH_TOKEN (one app) or refresh_token_env in the policy file", a.ID)
 				}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,9 +21,10 @@ import (
 // platform it keeps the authorizer_refresh_tokens WeChat rotates in st, so a
 // restart does not fall back to the spent one in the settings; only that mode
 // needs st.
-func newWeChat(s settings, log *slog.Logger, st *store.Store) (*wechat.Client, error) {
+func newWeChat(s settings, log *slog.Logger, st *store.Store) (weChat, error) {
 	t := wechat.NewTransport(wechat.Config{BaseURL: s.WeChatAPIBase, Timeout: s.WeChatTimeout, Logger: log, Observe: s.observeWeChat})
 	var tokens wechat.TokenSource
+	var plat *bot.PlatformOptions
 	switch s.Creds {
 	case credsSecret:
 		secrets := map[string]string{}
@@ -44,23 +46,44 @@ func newWeChat(s settings, log *slog.Logger, st *store.Store) (*wechat.Client, e
 				refresh[a.ID] = s.getenv(a.RefreshTokenEnv)
 			}
 		}
-		var ticket wechat.TicketSource = wechat.TicketString(s.Component.Ticket)
-		if s.Component.TicketFile != "" {
-			ticket = wechat.TicketFile(s.Component.TicketFile)
-		}
 		if st == nil {
-			return nil, errors.New("third-party platform credentials need the store, to keep rotated authorizer_refresh_tokens")
+			return weChat{}, errors.New("third-party platform credentials need the store, to keep rotated authorizer_refresh_tokens")
 		}
-		tokens = wechat.NewTokenCache(shared(st, wechat.NewComponentTokens(t, s.Component.AppID, s.Component.Secret, ticket,
-			st.RefreshTokens(refresh), wechat.ShareComponentToken(st.Tokens()))), 0)
+		var ticket wechat.TicketSource = st.Tickets(s.Component.AppID) // where the ticket endpoint keeps it
+		switch {
+		case s.Component.TicketFile != "":
+			ticket = wechat.TicketFile(s.Component.TicketFile)
+		case s.Component.Ticket != "":
+			ticket = wechat.TicketString(s.Component.Ticket)
+		}
+		rt := st.RefreshTokens(refresh)
+		ct := wechat.NewComponentTokens(t, s.Component.AppID, s.Component.Secret, ticket, rt, wechat.ShareComponentToken(st.Tokens()))
+		tokens = wechat.NewTokenCache(shared(st, ct), 0)
+		plat = &bot.PlatformOptions{WeChat: authorizers{ct}, RefreshTokens: rt, Tickets: st.Tickets(s.Component.AppID)}
 	case credsService:
 		tokens = wechat.NewTokenCache(wechat.TokenService{T: t, URL: s.TokenService}, 0)
 	case credsStatic:
 		tokens = wechat.StaticTokens(s.AccessToken)
 	default:
-		return nil, fmt.Errorf("no WeChat credentials configured")
+		return weChat{}, fmt.Errorf("no WeChat credentials configured")
 	}
-	return wechat.NewClient(t, tokens).LimitPerApp(s.PerApp).CacheQRCodes(10 * time.Minute), nil
+	// Trial versions change when developers upload one: a minute is brief enough.
+	client := wechat.NewClient(t, tokens).LimitPerApp(s.PerApp).CacheQRCodes(10 * time.Minute).CacheVersions(time.Minute)
+	return weChat{Client: client, platform: plat}, nil
+}
+
+// weChat is the WeChat client and, for a third-party platform, what the bot
+// needs to discover its apps.
+type weChat struct {
+	*wechat.Client
+	platform *bot.PlatformOptions
+}
+
+// authorizers lists a platform's authorizers with WeChat's largest pages.
+type authorizers struct{ *wechat.ComponentTokens }
+
+func (a authorizers) Authorizers(ctx context.Context) ([]wechat.Authorizer, error) {
+	return a.ComponentTokens.Authorizers(ctx)
 }
 
 // shared puts f's tokens in st for every process on it, when there is a store.
@@ -118,8 +141,8 @@ func newSandbox(s *settings) *sandbox {
 	}
 	sb := s.withCreds(credsSecret, secret)
 	sb.WeChatAPIBase = fake.URL
-	client, _ := newWeChat(sb, slog.New(slog.DiscardHandler), nil) // app secrets: no store needed
-	return &sandbox{fake: fake, client: client, apps: s.Policy.Apps}
+	wx, _ := newWeChat(sb, slog.New(slog.DiscardHandler), nil) // app secrets: no store needed
+	return &sandbox{fake: fake, client: wx.Client, apps: s.Policy.Apps}
 }
 
 func (sb *sandbox) Close() { sb.fake.Close() }
