@@ -66,7 +66,7 @@ func (b *Bot) Discover(ctx context.Context) (Discovery, error) {
 	if err != nil {
 		return Discovery{}, fmt.Errorf("list the platform's authorizers: %w", err)
 	}
-	apps := make([]PlatformApp, len(list))
+	found := make([]PlatformApp, len(list))
 	var refreshed sync.Mutex
 	d := Discovery{}
 	g, gctx := errgroup.WithContext(ctx)
@@ -74,10 +74,14 @@ func (b *Bot) Discover(ctx context.Context) (Discovery, error) {
 	for i, au := range list {
 		g.Go(func() error {
 			a, saved, err := b.platformApp(gctx, au.AppID, au.RefreshToken)
-			if err != nil {
+			var we *wechat.Error
+			if errors.As(err, &we) && we.Code == 61003 {
+				return nil // revoked since the list was read: left out, so marked revoked below
+			}
+			if err != nil { // anything else: the whole run fails, so no app is taken for revoked by mistake
 				return fmt.Errorf("read authorizer %s: %w", au.AppID, err)
 			}
-			apps[i] = a
+			found[i] = a
 			if saved {
 				refreshed.Lock()
 				d.RefreshedTokens++
@@ -89,6 +93,7 @@ func (b *Bot) Discover(ctx context.Context) (Discovery, error) {
 	if err := g.Wait(); err != nil {
 		return Discovery{}, err
 	}
+	apps := slices.DeleteFunc(found, func(a PlatformApp) bool { return a.AppID == "" })
 	if err := b.o.Store.SavePlatformApps(ctx, apps, true); err != nil {
 		return Discovery{}, err
 	}
