@@ -22,18 +22,31 @@ func (b *Bot) appsCommand(ctx context.Context, l Lang, req Request, cmd Command,
 		d, err := b.Discover(ctx)
 		if err != nil {
 			b.o.Log.Warn("discovery failed", "error", err)
-			_, short := b.explain(l, &App{Name: "the platform"}, "", err)
+			_, short := b.explain(l, &App{Name: l.T("platform.name")}, "", err)
 			return conv.Private(ctx, l.T("apps.refresh_failed", short))
 		}
 		head = append(head, l.T("apps.refreshed", len(d.Apps), len(d.Added), len(d.Revoked), d.NoTesterSet))
 	}
 	pol := b.policy()
+	pages := max(1, (len(pol.Apps)+appsPage-1)/appsPage)
+	page := min(cmd.Page, pages)
 	head = append(head, l.T("apps.header", len(pol.Apps)))
-	for i := range pol.Apps {
+	for i := (page - 1) * appsPage; i < min(len(pol.Apps), page*appsPage); i++ {
 		head = append(head, b.appLine(l, pol, &pol.Apps[i]))
+	}
+	if pages > 1 {
+		next := ""
+		if page < pages {
+			next = " " + l.T("apps.next", page+1)
+		}
+		head = append(head, l.T("apps.page", page, pages)+next)
 	}
 	return conv.Private(ctx, strings.Join(head, "\n"))
 }
+
+// appsPage is how many apps one answer lists: well under Slack's 40,000
+// characters a message, however many binders each names.
+const appsPage = 25
 
 // appLine is one app's effective policy on one line.
 func (b *Bot) appLine(l Lang, pol *Policy, a *App) string {

@@ -138,6 +138,13 @@ func (b *Bot) platformRefusal(l Lang, app *App) string {
 	return ""
 }
 
+// refusedError is a bind refused before WeChat was asked; reply says why.
+type refusedError struct{ reply string }
+
+func (e *refusedError) Error() string {
+	return "refused before asking WeChat: platform not authorized for testers"
+}
+
 // notPosted tells the requester that nothing was done because the status
 // message could not be posted, and records why.
 func (b *Bot) notPosted(ctx context.Context, l Lang, ev Event, err error, conv Conversation) error {

@@ -151,11 +151,23 @@ func parseVerb(v Verb, args []string) (Command, error) {
 	switch v {
 	case VerbHelp, VerbMine:
 		return cmd, extra(0)
-	case VerbApps:
-		if len(args) > 0 && strings.EqualFold(args[0], "refresh") {
-			cmd.Refresh, args = true, args[1:]
+	case VerbApps: // apps [refresh] [page N]
+		cmd.Page = 1
+		for i := 0; i < len(args); i++ {
+			switch {
+			case strings.EqualFold(args[i], "refresh") && !cmd.Refresh:
+				cmd.Refresh = true
+			case strings.EqualFold(args[i], "page") && i+1 < len(args):
+				n, err := strconv.Atoi(args[i+1])
+				if err != nil || n < 1 || n > maxAuditPage {
+					return Command{}, &UsageError{Key: "usage.page", Arg: args[i+1]}
+				}
+				cmd.Page, i = n, i+1
+			default:
+				return Command{}, &UsageError{Key: "usage.extra", Arg: strings.Join(args[i:], " ")}
+			}
 		}
-		return cmd, extra(0)
+		return cmd, nil
 	case VerbTesters:
 		if len(args) == 0 {
 			return Command{}, &UsageError{Key: "usage.testers", Arg: ""}

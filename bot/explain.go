@@ -77,7 +77,10 @@ func (b *Bot) explain(l Lang, app *App, masked string, err error) (reply, short 
 	var we *wechat.Error
 	var te *wechat.TransportError
 	var nc wechat.ErrNoCredentials
+	var refused *refusedError
 	switch {
+	case errors.As(err, &refused):
+		return refused.reply, l.T("err.refused.short")
 	case errors.As(err, &we):
 		info := we.Info()
 		msg := Escape(we.Msg)

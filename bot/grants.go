@@ -184,6 +184,8 @@ func (b *Bot) testers(ctx context.Context, l Lang, req Request, cmd Command, con
 	switch { // whether there is anything to open; unsaid where WeChat cannot tell
 	case verr == nil && versions.Trial == nil:
 		lines = append(lines, l.T("testers.no_trial"))
+	case verr == nil && versions.Trial.At.IsZero():
+		lines = append(lines, l.T("testers.trial_undated", Escape(versions.Trial.Version)))
 	case verr == nil:
 		lines = append(lines, l.T("testers.trial", Escape(versions.Trial.Version), slackTime(versions.Trial.At)))
 	}

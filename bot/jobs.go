@@ -40,8 +40,9 @@ func outcomeUnknown(err error, path string) bool {
 		return we.Code == -1 // "system busy": it may have been carried out all the same
 	}
 	var nc wechat.ErrNoCredentials
-	if errors.As(err, &nc) {
-		return false
+	var refused *refusedError
+	if errors.As(err, &nc) || errors.As(err, &refused) {
+		return false // WeChat was not asked
 	}
 	var te *wechat.TransportError
 	if errors.As(err, &te) {
@@ -90,9 +91,17 @@ func recording(ctx context.Context) (context.Context, context.CancelFunc) {
 func (b *Bot) runBind(ctx context.Context, l Lang, j Job, app *App, wechatID string, admin bool, thread Thread) error {
 	log := b.o.Log.With("job", j.ID, "user", j.Requester, "app", app.ID, "wechatid", j.WechatMasked)
 	// The job was just created or claimed, with a lease for this call.
-	wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
-	res, err := b.o.WeChat.BindTester(wctx, app.ID, wechatID)
-	cancel()
+	var res wechat.BindResult
+	var err error
+	if refusal := b.platformRefusal(l, app); refusal != "" {
+		// Revoked, or development management withdrawn, since it was asked
+		// (an approval, a resumed job): WeChat would refuse it.
+		err = &refusedError{reply: refusal}
+	} else {
+		wctx, cancel := context.WithTimeout(ctx, b.o.Timeout)
+		res, err = b.o.WeChat.BindTester(wctx, app.ID, wechatID)
+		cancel()
+	}
 	redactWechatID(err, wechatID)
 	if j.Thread == (ThreadRef{}) {
 		j.Thread = thread.Ref() // a status message posted meanwhile

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -30,8 +30,16 @@ type Platform interface {
 // PlatformOptions are what the bot needs to serve a third-party platform's apps.
 type PlatformOptions struct {
 	WeChat        Platform
-	RefreshTokens wechat.RefreshTokens // where the authorizers' refresh tokens are kept
-	Tickets       TicketSaver          // where a pushed component_verify_ticket goes
+	RefreshTokens RefreshTokens // where the authorizers' refresh tokens are kept
+	Tickets       TicketSaver   // where a pushed component_verify_ticket goes
+}
+
+// RefreshTokens keeps the authorizers' refresh tokens. SwapRefreshToken
+// replaces appid's only if it is still old, so a token a fetch rotated
+// meanwhile is never replaced by an older one.
+type RefreshTokens interface {
+	RefreshToken(ctx context.Context, appid string) (string, error)
+	SwapRefreshToken(ctx context.Context, appid, old, token string) (bool, error)
 }
 
 // TicketSaver keeps the component_verify_ticket for every replica.
@@ -41,8 +49,9 @@ type TicketSaver interface {
 
 // Discovery is what one discovery found and changed.
 type Discovery struct {
-	Apps            []PlatformApp
-	Added, Revoked  []PlatformApp // since the last discovery
+	Apps            []PlatformApp // read this time
+	Added, Revoked  []PlatformApp // changed by this discovery (not by another replica's)
+	Failed          int           // authorizers whose info could not be read: kept as they were
 	NoTesterSet     int           // Mini Programs without permission set 18
 	RefreshedTokens int           // authorizer_refresh_tokens stored or replaced
 }
@@ -51,8 +60,9 @@ type Discovery struct {
 const discoverConcurrency = 8
 
 // Discover lists every authorizer, reads each one's name and permissions,
-// stores what it found (an app no longer listed is marked revoked), and puts
-// the result in force. Admins are told what changed.
+// stores what it found and puts the result in force. An app no longer
+// listed (or that WeChat says revoked, 61003) is marked revoked; one whose
+// info cannot be read stays as it was. Admins are told what changed.
 func (b *Bot) Discover(ctx context.Context) (Discovery, error) {
 	p := b.o.Platform
 	if p == nil || p.WeChat == nil {
@@ -62,91 +72,108 @@ func (b *Bot) Discover(ctx context.Context) (Discovery, error) {
 	if err != nil {
 		return Discovery{}, err
 	}
+	listedAt := b.o.Now()
 	list, err := p.WeChat.Authorizers(ctx)
 	if err != nil {
 		return Discovery{}, fmt.Errorf("list the platform's authorizers: %w", err)
 	}
 	found := make([]PlatformApp, len(list))
-	var refreshed sync.Mutex
-	d := Discovery{}
-	g, gctx := errgroup.WithContext(ctx)
+	listed := make([]string, len(list))
+	errs := make([]error, len(list))
+	var refreshed atomic.Int32
+	g := new(errgroup.Group)
 	g.SetLimit(discoverConcurrency)
 	for i, au := range list {
+		listed[i] = au.AppID
 		g.Go(func() error {
-			a, saved, err := b.platformApp(gctx, au.AppID, au.RefreshToken)
+			a, saved, err := b.platformApp(ctx, au.AppID, au.RefreshToken, listedAt)
 			var we *wechat.Error
-			if errors.As(err, &we) && we.Code == 61003 {
-				return nil // revoked since the list was read: left out, so marked revoked below
-			}
-			if err != nil { // anything else: the whole run fails, so no app is taken for revoked by mistake
-				return fmt.Errorf("read authorizer %s: %w", au.AppID, err)
-			}
-			found[i] = a
-			if saved {
-				refreshed.Lock()
-				d.RefreshedTokens++
-				refreshed.Unlock()
+			switch {
+			case errors.As(err, &we) && we.Code == 61003:
+				listed[i] = "" // revoked since the list was read: not listed, so marked revoked
+			case err != nil:
+				errs[i] = err // kept as it was; the others go on
+			default:
+				found[i] = a
+				if saved {
+					refreshed.Add(1)
+				}
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	g.Wait()
+	d := Discovery{RefreshedTokens: int(refreshed.Load())}
+	var firstErr error
+	for i, err := range errs {
+		if err != nil {
+			d.Failed++
+			b.o.Log.Warn("platform discovery: authorizer not read; kept as it was", "appid", list[i].AppID, "error", err)
+			firstErr = cmp.Or(firstErr, err)
+		}
+	}
+	if len(list) > 0 && d.Failed == len(list) {
+		return Discovery{}, fmt.Errorf("read the platform's authorizers: every one failed: %w", firstErr)
+	}
+	d.Apps = slices.DeleteFunc(found, func(a PlatformApp) bool { return a.AppID == "" })
+	ch, err := b.o.Store.SavePlatformApps(ctx, d.Apps, &FullList{At: listedAt, AppIDs: slices.DeleteFunc(listed, func(id string) bool { return id == "" })})
+	if err != nil {
 		return Discovery{}, err
 	}
-	apps := slices.DeleteFunc(found, func(a PlatformApp) bool { return a.AppID == "" })
-	if err := b.o.Store.SavePlatformApps(ctx, apps, true); err != nil {
-		return Discovery{}, err
-	}
-	d.Apps = apps
-	for _, a := range apps {
+	d.Added, d.Revoked = ch.Added, ch.Revoked
+	for _, a := range d.Apps {
 		if a.MiniProgram && !a.CanManageTesters() {
 			d.NoTesterSet++
-		}
-		if i := slices.IndexFunc(before, func(x PlatformApp) bool { return x.AppID == a.AppID }); a.MiniProgram && (i < 0 || before[i].Revoked) {
-			d.Added = append(d.Added, a)
-		}
-	}
-	for _, x := range before {
-		if !x.Revoked && !slices.ContainsFunc(apps, func(a PlatformApp) bool { return a.AppID == x.AppID }) {
-			x.Revoked = true
-			d.Revoked = append(d.Revoked, x)
 		}
 	}
 	if err := b.ReloadApps(ctx); err != nil {
 		return d, err
 	}
-	b.o.Log.Info("platform discovery", "authorizers", len(apps), "added", len(d.Added), "revoked", len(d.Revoked),
-		"without_set_18", d.NoTesterSet, "refresh_tokens_saved", d.RefreshedTokens)
-	if len(d.Added)+len(d.Revoked) > 0 {
-		b.tellPlatformAdmins(ctx, func(l Lang) string { return b.platformChanges(l, d.Added, d.Revoked) })
+	b.o.Log.Info("platform discovery", "authorizers", len(list), "added", len(d.Added), "revoked", len(d.Revoked),
+		"failed", d.Failed, "without_set_18", d.NoTesterSet, "refresh_tokens_saved", d.RefreshedTokens)
+	if len(before) == 0 && len(d.Added) > 0 { // the first discovery: one summary, not 120 "new" apps
+		b.tellPlatformAdmins(ctx, func(l Lang) string { return l.T("platform.first", len(miniPrograms(d.Added)), d.NoTesterSet) })
+	} else {
+		b.announce(ctx, ch)
 	}
 	return d, nil
 }
 
-// platformApp reads one authorizer's info and keeps its refresh token when
-// WeChat hands out one the store does not hold. listed is the token the
-// authorizer list gave, if any. A token rotated by a token fetch between the
-// read and the save is not overwritten: the save happens only if the stored
-// token is still the one read before asking.
-func (b *Bot) platformApp(ctx context.Context, appid, listed string) (PlatformApp, bool, error) {
+// announce tells admins of the Mini Programs a save added or revoked.
+func (b *Bot) announce(ctx context.Context, ch PlatformChange) {
+	added, revoked := miniPrograms(ch.Added), miniPrograms(ch.Revoked)
+	if len(added)+len(revoked) > 0 {
+		b.tellPlatformAdmins(ctx, func(l Lang) string { return b.platformChanges(l, added, revoked) })
+	}
+}
+
+// miniPrograms are the apps that have testers: official accounts left out.
+func miniPrograms(apps []PlatformApp) []PlatformApp {
+	return slices.DeleteFunc(slices.Clone(apps), func(a PlatformApp) bool { return !a.MiniProgram })
+}
+
+// platformApp reads one authorizer's info, as seen at seen, and keeps its
+// refresh token when WeChat hands out one the store does not hold (listed
+// is the token the authorizer list gave, if any). The token is replaced
+// only if it is still the one read before asking: one a token fetch
+// rotated meanwhile stays.
+func (b *Bot) platformApp(ctx context.Context, appid, listed string, seen time.Time) (PlatformApp, bool, error) {
 	rt := b.o.Platform.RefreshTokens
 	stored, _ := rt.RefreshToken(ctx, appid)
 	info, err := b.o.Platform.WeChat.AuthorizerInfo(ctx, appid)
 	if err != nil {
 		return PlatformApp{}, false, err
 	}
-	a := PlatformApp{AppID: appid, Nickname: info.Nickname, PermissionSets: info.PermissionSets, MiniProgram: info.MiniProgram, SeenAt: b.o.Now()}
+	a := PlatformApp{AppID: appid, Nickname: info.Nickname, PermissionSets: info.PermissionSets, MiniProgram: info.MiniProgram, SeenAt: seen}
 	token := cmp.Or(info.RefreshToken, listed)
 	if token == "" || token == stored {
 		return a, false, nil
 	}
-	if now, _ := rt.RefreshToken(ctx, appid); now != stored {
-		return a, false, nil // rotated meanwhile: the newer one stays
-	}
-	if err := rt.SaveRefreshToken(ctx, appid, token); err != nil {
+	swapped, err := rt.SwapRefreshToken(ctx, appid, stored, token)
+	if err != nil {
 		return PlatformApp{}, false, err
 	}
-	return a, true, nil
+	return a, swapped, nil
 }
 
 // ReloadApps puts in force the apps the store knows, as discovery (here or
@@ -166,26 +193,35 @@ func (b *Bot) ReloadApps(ctx context.Context) error {
 // told of the last two. An error makes the endpoint answer so WeChat pushes again.
 func (b *Bot) PlatformNotice(ctx context.Context, n wechat.Notice) error {
 	p := b.o.Platform
+	now := b.o.Now()
 	switch n.InfoType {
 	case "component_verify_ticket":
 		if p == nil || p.Tickets == nil {
 			return errors.New("no ticket store")
 		}
-		return p.Tickets.Save(ctx, n.Ticket, n.CreateTime)
+		at := n.CreateTime
+		if at.IsZero() || at.After(now) {
+			at = now
+		}
+		return p.Tickets.Save(ctx, n.Ticket, at)
 	case "authorized", "updateauthorized":
-		a, _, err := b.platformApp(ctx, n.AuthorizerAppID, "")
+		if p == nil {
+			return errors.New("not a third-party platform")
+		}
+		a, _, err := b.platformApp(ctx, n.AuthorizerAppID, "", now)
 		if err != nil {
 			return err
 		}
-		if err := b.o.Store.SavePlatformApps(ctx, []PlatformApp{a}, false); err != nil {
+		ch, err := b.o.Store.SavePlatformApps(ctx, []PlatformApp{a}, nil)
+		if err != nil {
 			return err
 		}
 		if err := b.ReloadApps(ctx); err != nil {
 			return err
 		}
-		if n.InfoType == "authorized" && a.MiniProgram {
-			b.tellPlatformAdmins(ctx, func(l Lang) string { return b.platformChanges(l, []PlatformApp{a}, nil) })
-		} else if a.MiniProgram {
+		if len(ch.Added) > 0 {
+			b.announce(ctx, ch)
+		} else if n.InfoType == "updateauthorized" && a.MiniProgram {
 			b.tellPlatformAdmins(ctx, func(l Lang) string { return b.platformUpdated(l, a) })
 		}
 		return nil
@@ -198,14 +234,15 @@ func (b *Bot) PlatformNotice(ctx context.Context, n wechat.Notice) error {
 		if i := slices.IndexFunc(apps, func(x PlatformApp) bool { return x.AppID == n.AuthorizerAppID }); i >= 0 {
 			a = apps[i]
 		}
-		a.Revoked, a.SeenAt = true, b.o.Now()
-		if err := b.o.Store.SavePlatformApps(ctx, []PlatformApp{a}, false); err != nil {
+		a.Revoked, a.SeenAt = true, now
+		ch, err := b.o.Store.SavePlatformApps(ctx, []PlatformApp{a}, nil)
+		if err != nil {
 			return err
 		}
 		if err := b.ReloadApps(ctx); err != nil {
 			return err
 		}
-		b.tellPlatformAdmins(ctx, func(l Lang) string { return b.platformChanges(l, nil, []PlatformApp{a}) })
+		b.announce(ctx, ch)
 		return nil
 	}
 	b.o.Log.Info("platform notice ignored", "info_type", n.InfoType)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bindtester/bindtester/bot"
 	"github.com/bindtester/bindtester/wechat"
@@ -74,11 +75,12 @@ func TestDiscoveryKeepsWhatItCanTrust(t *testing.T) {
 	if tok, err := rt.RefreshToken(ctx, appFound2); err != nil || tok != "refresh@@@2" {
 		t.Errorf("refresh token of %s = %q, %v", appFound2, tok, err)
 	}
-	if n := len(f.msgr.dmsTo("UADMIN")); n != 1 {
-		t.Errorf("admins told %d times of the new apps, want once", n)
+	if dms := f.msgr.dmsTo("UADMIN"); len(dms) != 1 || !strings.Contains(dms[0], "3 Mini Program") {
+		t.Errorf("admins told %q of the first discovery; want one summary", dms)
 	}
 
 	// Nothing new: nobody is told again.
+	f.clock.Add(time.Hour) // each discovery later than the last
 	if _, err := b.Discover(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -86,10 +88,11 @@ func TestDiscoveryKeepsWhatItCanTrust(t *testing.T) {
 		t.Errorf("admins told %d times after a discovery that found nothing new, want still once", n)
 	}
 
-	// A transient failure for one app fails the run: nothing is taken for revoked.
+	// A transient failure for one app: that app is kept as it was, the others go on.
+	f.clock.Add(time.Hour)
 	plat.errs[appFound3] = &wechat.TransportError{Kind: wechat.ErrTimeout, Path: "/cgi-bin/component/api_get_authorizer_info"}
-	if _, err := b.Discover(ctx); err == nil {
-		t.Fatal("discovery with an app timing out succeeded")
+	if d, err := b.Discover(ctx); err != nil || d.Failed != 1 || len(d.Apps) != 2 || len(d.Revoked) != 0 {
+		t.Fatalf("discovery with an app timing out: %+v, %v; want it kept, not revoked", d, err)
 	}
 	apps, _ := f.store.PlatformApps(ctx)
 	for _, a := range apps {
@@ -99,6 +102,7 @@ func TestDiscoveryKeepsWhatItCanTrust(t *testing.T) {
 	}
 
 	// Revoked since the list was read (61003): left out and marked revoked; the others go on.
+	f.clock.Add(time.Hour)
 	plat.errs[appFound3] = &wechat.Error{Code: 61003, Msg: "component is not authorized by this account"}
 	if d, err = b.Discover(ctx); err != nil || len(d.Apps) != 2 || len(d.Revoked) != 1 || d.Revoked[0].AppID != appFound3 {
 		t.Fatalf("discovery with a revoked app %+v, %v: want 2 apps, %s revoked", d, err, appFound3)
@@ -112,6 +116,7 @@ func TestDiscoveryKeepsWhatItCanTrust(t *testing.T) {
 	}
 
 	// A token a fetch rotated while discovery asked is kept, not replaced by the older one.
+	f.clock.Add(time.Hour)
 	plat.add(appFound1, "Found One", "refresh@@@1-reissued", 18)
 	plat.during = func(appid string) {
 		if appid == appFound1 {
@@ -149,5 +154,26 @@ func TestBindRefusedWherePlatformCannotManageTesters(t *testing.T) {
 	evs, _ := f.store.Events(context.Background(), bot.AuditFilter{Limit: 5})
 	if len(evs) == 0 || evs[0].Kind != bot.EventDenied || !strings.Contains(evs[0].Detail, "platform") {
 		t.Errorf("audit %+v: want the refusal recorded", evs)
+	}
+}
+
+// An approval clicked after the app revoked the platform binds nothing: the
+// requester hears why, in their thread.
+func TestApprovalAfterRevocationBindsNothing(t *testing.T) {
+	f, b, req, value := pendingApproval(t)
+	revoked := *f.policy
+	revoked.Apps = slices.Clone(f.policy.Apps)
+	revoked.Apps[0].Platform = &bot.PlatformApp{AppID: revoked.Apps[0].ID, PermissionSets: []int{18}, MiniProgram: true, Revoked: true}
+	b.SetPolicy(&revoked)
+	if _, err := click(t, b, "UAPP1", bot.ActionApprove, value); err != nil {
+		t.Fatalf("Click: %v", err)
+	}
+	if n := f.fake.Calls(bindPath); n != 0 {
+		t.Errorf("bind_tester called %d times for a revoked app", n)
+	}
+	replies := strings.Join(f.msgr.in(req.ref(0), "reply"), "\n")
+	wantContains(t, "thread", replies, "revoked our WeChat third-party platform")
+	if ups := f.msgr.in(req.ref(0), "update"); len(ups) != 1 || !strings.HasPrefix(ups[0], "❌") {
+		t.Errorf("status updates %q, want one ❌", ups)
 	}
 }

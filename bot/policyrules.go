@@ -174,6 +174,20 @@ func (p *Policy) WithPlatformApps(list []PlatformApp) *Policy {
 			taken[strings.ToLower(k)] = true
 		}
 	}
+	// An alias from a nickname goes to a live app, and only where no other
+	// live app's nickname makes the same one: never to the wrong Mini Program.
+	// A revoked app keeps its alias (its binds are refused with the reason)
+	// only while no live app makes the same one.
+	live, gone := map[string]int{}, map[string]int{}
+	for i := range list {
+		if pa := &list[i]; pa.MiniProgram && !taken[strings.ToLower(pa.AppID)] {
+			if pa.Revoked {
+				gone[aliasFor(pa.Nickname)]++
+			} else {
+				live[aliasFor(pa.Nickname)]++
+			}
+		}
+	}
 	var found []App
 	for i := range list {
 		pa := &list[i]
@@ -187,7 +201,7 @@ func (p *Policy) WithPlatformApps(list []PlatformApp) *Policy {
 		} else {
 			a = App{ID: pa.AppID, Name: name}
 		}
-		if alias := aliasFor(pa.Nickname); alias != "" && !taken[alias] {
+		if alias := aliasFor(pa.Nickname); alias != "" && !taken[alias] && ((!pa.Revoked && live[alias] == 1) || (pa.Revoked && live[alias] == 0 && gone[alias] == 1)) {
 			a.Aliases, taken[alias] = []string{alias}, true
 		}
 		a.Platform = pa

@@ -119,3 +119,21 @@ func TestPolicyExampleLoads(t *testing.T) {
 		t.Errorf("example policy %+v: want an admin channel and apps", p)
 	}
 }
+
+func TestNicknameAliasesNeverPointAtTheWrongApp(t *testing.T) {
+	p := bot.PolicyForDiscovery([]string{"UADMIN"}).WithPlatformApps([]bot.PlatformApp{
+		{AppID: "wx1111111111111111", Nickname: "Shop", PermissionSets: []int{18}, MiniProgram: true, Revoked: true},
+		{AppID: "wx2222222222222222", Nickname: "Shop", PermissionSets: []int{18}, MiniProgram: true},
+		{AppID: "wx3333333333333333", Nickname: "Blog", PermissionSets: []int{18}, MiniProgram: true},
+		{AppID: "wx4444444444444444", Nickname: "blog", PermissionSets: []int{18}, MiniProgram: true},
+	})
+	if a, ok := p.App("shop"); !ok || a.ID != "wx2222222222222222" {
+		t.Errorf("shop = %+v; want the live Shop, not the revoked one", a)
+	}
+	if a, ok := p.App("blog"); ok {
+		t.Errorf("blog = %s; two live apps make that alias, so neither may have it", a.ID)
+	}
+	if err := bot.PolicyForDiscovery([]string{"alice"}).Validate(); err == nil {
+		t.Error("an admin that is not a Slack ID was accepted")
+	}
+}

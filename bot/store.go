@@ -348,12 +348,19 @@ func (a PlatformApp) CanManageTesters() bool { return slices.Contains(a.Permissi
 
 // PlatformApps keeps what discovery found, for every replica.
 type PlatformApps interface {
-	// SavePlatformApps records apps (upserted by appid); with all, an app
-	// missing from apps is marked revoked (a full discovery no longer saw it).
-	SavePlatformApps(ctx context.Context, apps []PlatformApp, all bool) error
+	// SavePlatformApps records apps (by appid) and says what changed: apps
+	// new or authorized again, apps revoked. A row written after an app's
+	// SeenAt is left alone. With full (a discovery's authorizer list, read
+	// at full.At), every app it does not hold, unchanged since, is revoked.
+	SavePlatformApps(ctx context.Context, apps []PlatformApp, full *FullList) (PlatformChange, error)
 	PlatformApps(ctx context.Context) ([]PlatformApp, error)
-	// ClaimDiscovery gives the caller the next scheduled discovery when it
-	// is due at now (one replica of many is told true), and sets the one
-	// after for next.
-	ClaimDiscovery(ctx context.Context, now, next time.Time) (bool, error)
 }
+
+// FullList is a discovery's whole authorizer list, as read at At.
+type FullList struct {
+	At     time.Time
+	AppIDs []string
+}
+
+// PlatformChange is what saving platform apps changed.
+type PlatformChange struct{ Added, Revoked []PlatformApp }

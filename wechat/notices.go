@@ -84,9 +84,10 @@ type pushInner struct {
 
 // ServeHTTP answers "success" to a valid push once Handle has taken it; 405 to anything but POST
 // (not observed); 401 to a bad signature; 400 (413 for an oversized body) to other refusals; and
-// 500 when FirstSeen or Handle fails. The replay guard has already recorded a push whose Handle
-// fails, so an identical retry is refused as a replay: the next push (a new ticket every 10
-// minutes) is what recovers.
+// 500 when FirstSeen or Handle fails. A push whose Handle fails is forgotten again (Forget, or
+// the in-process record), so WeChat's identical retry is handled; only a process that dies
+// between recording a push and handling it leaves the retry refused as a replay (the next
+// ticket comes within 10 minutes; an authorization notice waits for the next discovery).
 func (h *NoticeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)

@@ -314,6 +314,56 @@ func TestNoticeHandlerFirstSeenAndHandleErrors(t *testing.T) {
 	}
 }
 
+// A push whose Handle failed is handled when WeChat sends it again, identical;
+// a push handled once is still refused the second time.
+func TestNoticeHandlerRetryAfterAFailedHandle(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in-process record", true: "shared record with Forget"}[shared], func(t *testing.T) {
+			var mu sync.Mutex
+			seen := map[string]bool{}
+			fails := 1
+			r := newRecorder(t, func(h *wechat.NoticeHandler) {
+				next := h.Handle
+				h.Handle = func(ctx context.Context, n wechat.Notice) error {
+					mu.Lock()
+					fail := fails > 0
+					fails--
+					mu.Unlock()
+					if fail {
+						return errors.New("store down")
+					}
+					return next(ctx, n)
+				}
+				if shared {
+					h.FirstSeen = func(_ context.Context, key string) (bool, error) {
+						mu.Lock()
+						defer mu.Unlock()
+						first := !seen[key]
+						seen[key] = true
+						return first, nil
+					}
+					h.Forget = func(_ context.Context, key string) error {
+						mu.Lock()
+						defer mu.Unlock()
+						delete(seen, key)
+						return nil
+					}
+				}
+			})
+			n := wechattest.PushNotice{Ticket: platTicket, Timestamp: strconv.FormatInt(time.Now().Unix(), 10), Nonce: "777",
+				Random: []byte("0123456789abcdef")} // the very same push each time
+			for i, want := range []int{500, 200, 400} {
+				if status, _, _, _ := r.push(t, n, nil); status != want {
+					t.Errorf("push %d answered %d, want %d", i+1, status, want)
+				}
+			}
+			if handled, _, _ := r.state(); len(handled) != 1 {
+				t.Errorf("handled %d times, want once", len(handled))
+			}
+		})
+	}
+}
+
 // MaxAge and Now set the window.
 func TestNoticeHandlerClock(t *testing.T) {
 	sent := time.Unix(1409659813, 0)

@@ -13,53 +13,86 @@ import (
 	"github.com/bindtester/bindtester/wechat"
 )
 
-// SavePlatformApps records what discovery (or a notice) saw, in one
-// transaction; with all, apps it did not see are marked revoked.
-func (s *Store) SavePlatformApps(ctx context.Context, apps []bot.PlatformApp, all bool) error {
-	return s.write(ctx, "save platform apps", func(ctx context.Context, t tx) error {
+// SavePlatformApps records what discovery or a notice saw (see
+// bot.PlatformApps). Each row's change is decided by a conditional write on
+// that row, so of replicas saving the same news at once exactly one reports
+// it; a row written later than an app's SeenAt (a notice that arrived while
+// a discovery ran) is left as it is.
+func (s *Store) SavePlatformApps(ctx context.Context, apps []bot.PlatformApp, full *bot.FullList) (bot.PlatformChange, error) {
+	var ch bot.PlatformChange
+	err := s.write(ctx, "save platform apps", func(ctx context.Context, t tx) error {
+		ch = bot.PlatformChange{}
 		for _, a := range apps {
 			sets := make([]string, len(a.PermissionSets))
 			for i, n := range a.PermissionSets {
 				sets[i] = strconv.Itoa(n)
 			}
-			_, err := t.ExecContext(ctx, `INSERT INTO platform_apps (app_id, nickname, permission_sets, mini_program, revoked, seen_at)
-				VALUES (?, ?, ?, ?, ?, ?)
-				ON CONFLICT (app_id) DO UPDATE SET nickname = excluded.nickname, permission_sets = excluded.permission_sets,
-				mini_program = excluded.mini_program, revoked = excluded.revoked, seen_at = excluded.seen_at`,
-				a.AppID, a.Nickname, strings.Join(sets, ","), boolInt(a.MiniProgram), boolInt(a.Revoked), unixNano(a.SeenAt))
+			at := unixNano(a.SeenAt)
+			args := []any{a.AppID, a.Nickname, strings.Join(sets, ","), boolInt(a.MiniProgram), boolInt(a.Revoked), at}
+			n, err := execCount(ctx, t, "add a platform app", `INSERT INTO platform_apps (app_id, nickname, permission_sets, mini_program, revoked, seen_at)
+				VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (app_id) DO NOTHING`, args...)
 			if err != nil {
-				return fmt.Errorf("store %s: save platform app %s: %w", s.name, a.AppID, err)
+				return err
+			}
+			if n == 1 {
+				if !a.Revoked {
+					ch.Added = append(ch.Added, a)
+				}
+				continue
+			}
+			flipped, err := execCount(ctx, t, "change a platform app's authorization",
+				`UPDATE platform_apps SET revoked = ? WHERE app_id = ? AND revoked <> ? AND seen_at <= ?`, boolInt(a.Revoked), a.AppID, boolInt(a.Revoked), at)
+			if err != nil {
+				return err
+			}
+			if flipped == 1 && a.Revoked {
+				ch.Revoked = append(ch.Revoked, a)
+			} else if flipped == 1 {
+				ch.Added = append(ch.Added, a)
+			}
+			if _, err := execCount(ctx, t, "update a platform app", `UPDATE platform_apps SET nickname = ?, permission_sets = ?, mini_program = ?, seen_at = ?
+				WHERE app_id = ? AND seen_at <= ?`, a.Nickname, strings.Join(sets, ","), boolInt(a.MiniProgram), at, a.AppID, at); err != nil {
+				return err
 			}
 		}
-		if !all {
+		if full == nil {
 			return nil
 		}
-		rows, err := t.QueryContext(ctx, `SELECT app_id FROM platform_apps WHERE revoked = 0`)
+		// A full list: what it no longer holds, and no one wrote since it was read, was revoked.
+		rows, err := t.QueryContext(ctx, `SELECT app_id, nickname, mini_program FROM platform_apps WHERE revoked = 0 AND seen_at < ?`, unixNano(full.At))
 		if err != nil {
 			return fmt.Errorf("store %s: list platform apps: %w", s.name, err)
 		}
-		var gone []string
+		var gone []bot.PlatformApp
 		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
+			var a bot.PlatformApp
+			var mp int64
+			if err := rows.Scan(&a.AppID, &a.Nickname, &mp); err != nil {
 				rows.Close()
 				return err
 			}
-			if !slices.ContainsFunc(apps, func(a bot.PlatformApp) bool { return a.AppID == id }) {
-				gone = append(gone, id)
+			if a.MiniProgram = mp == 1; !slices.Contains(full.AppIDs, a.AppID) {
+				gone = append(gone, a)
 			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, id := range gone {
-			if _, err := t.ExecContext(ctx, `UPDATE platform_apps SET revoked = 1 WHERE app_id = ?`, id); err != nil {
-				return fmt.Errorf("store %s: mark platform app %s revoked: %w", s.name, id, err)
+		for _, a := range gone {
+			n, err := execCount(ctx, t, "mark a platform app revoked",
+				`UPDATE platform_apps SET revoked = 1, seen_at = ? WHERE app_id = ? AND revoked = 0 AND seen_at < ?`, unixNano(full.At), a.AppID, unixNano(full.At))
+			if err != nil {
+				return err
+			}
+			if n == 1 {
+				a.Revoked, a.SeenAt = true, full.At
+				ch.Revoked = append(ch.Revoked, a)
 			}
 		}
 		return nil
 	})
+	return ch, err
 }
 
 // PlatformApps lists every app discovery has seen, by appid.
@@ -89,19 +122,21 @@ func (s *Store) PlatformApps(ctx context.Context) ([]bot.PlatformApp, error) {
 }
 
 // ClaimDiscovery is a compare-and-set on meta's discovery_next: the replica
-// whose update changes the row runs the discovery due at now.
-func (s *Store) ClaimDiscovery(ctx context.Context, now, next time.Time) (bool, error) {
+// whose update changes the row runs the discovery due at now, and holds it
+// until until; ScheduleDiscovery then sets when the next is due. A claimer
+// that dies leaves the claim to run out, and another replica runs it.
+func (s *Store) ClaimDiscovery(ctx context.Context, now, until time.Time) (bool, error) {
 	n, err := s.writeCount(ctx, "claim the discovery", `INSERT INTO meta (name, value) VALUES ('discovery_next', ?)
 		ON CONFLICT (name) DO UPDATE SET value = excluded.value
-		WHERE CAST(meta.value AS BIGINT) <= ?`, strconv.FormatInt(unixNano(next), 10), unixNano(now))
+		WHERE CAST(meta.value AS BIGINT) <= ?`, strconv.FormatInt(unixNano(until), 10), unixNano(now))
 	return n == 1, err
 }
 
-// RetryDiscovery makes the next discovery due at at (a failed one is tried
-// again soon, by whichever replica sweeps first, not hours later).
-func (s *Store) RetryDiscovery(ctx context.Context, at time.Time) error {
-	_, err := s.writeCount(ctx, "reschedule the discovery", `UPDATE meta SET value = ? WHERE name = 'discovery_next'`,
-		strconv.FormatInt(unixNano(at), 10))
+// ScheduleDiscovery makes the next discovery due at at: the interval after
+// one that ran, sooner after one that failed.
+func (s *Store) ScheduleDiscovery(ctx context.Context, at time.Time) error {
+	_, err := s.writeCount(ctx, "schedule the discovery", `INSERT INTO meta (name, value) VALUES ('discovery_next', ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, strconv.FormatInt(unixNano(at), 10))
 	return err
 }
 

@@ -24,11 +24,12 @@ import (
 // not seen (the operator put in a new token, after re-authorizing the
 // platform, say) wins and replaces the stored token. Without a stored token
 // the seed is the token.
-func (s *Store) RefreshTokens(seeds map[string]string) wechat.RefreshTokens {
-	return &refreshTokens{s: s, seeds: maps.Clone(seeds)}
+func (s *Store) RefreshTokens(seeds map[string]string) *RefreshTokenStore {
+	return &RefreshTokenStore{s: s, seeds: maps.Clone(seeds)}
 }
 
-type refreshTokens struct {
+// RefreshTokenStore is the store's wechat.RefreshTokens.
+type RefreshTokenStore struct {
 	s     *Store
 	seeds map[string]string
 }
@@ -39,7 +40,7 @@ func refreshTokenAD(appid string) string {
 }
 
 // seedHash is the keyed hash of appid's seed, "" for none.
-func (r *refreshTokens) seedHash(appid, seed string) string {
+func (r *RefreshTokenStore) seedHash(appid, seed string) string {
 	if seed == "" {
 		return ""
 	}
@@ -47,7 +48,7 @@ func (r *refreshTokens) seedHash(appid, seed string) string {
 }
 
 // RefreshToken returns appid's current authorizer_refresh_token (see RefreshTokens).
-func (r *refreshTokens) RefreshToken(ctx context.Context, appid string) (string, error) {
+func (r *RefreshTokenStore) RefreshToken(ctx context.Context, appid string) (string, error) {
 	seed := r.seeds[appid]
 	var storedSeed string
 	var sealed []byte
@@ -78,14 +79,14 @@ func (r *refreshTokens) RefreshToken(ctx context.Context, appid string) (string,
 
 // SaveRefreshToken keeps token, which WeChat handed out for appid in place of
 // the one RefreshToken returned.
-func (r *refreshTokens) SaveRefreshToken(ctx context.Context, appid, token string) error {
+func (r *RefreshTokenStore) SaveRefreshToken(ctx context.Context, appid, token string) error {
 	if appid == "" || token == "" {
 		return errors.New("save authorizer_refresh_token: no app or token")
 	}
 	return r.put(ctx, appid, r.seeds[appid], token)
 }
 
-func (r *refreshTokens) put(ctx context.Context, appid, seed, token string) error {
+func (r *RefreshTokenStore) put(ctx context.Context, appid, seed, token string) error {
 	what := fmt.Sprintf("store %s: save the authorizer_refresh_token of %s", r.s.name, appid)
 	seedHash, sealed := r.seedHash(appid, seed), r.s.seal.sealFor(refreshTokenAD(appid), token)
 	return r.s.writeStmt(ctx, what, func(ctx context.Context, q querier) error {
@@ -99,4 +100,45 @@ func (r *refreshTokens) put(ctx context.Context, appid, seed, token string) erro
 		}
 		return nil
 	})
+}
+
+// SwapRefreshToken replaces appid's token with token only if it is still
+// old ("" for none stored): a token rotated meanwhile by a token fetch
+// (which holds the app's lock, not this) is never overwritten by an older
+// one. It reports whether it replaced.
+func (r *RefreshTokenStore) SwapRefreshToken(ctx context.Context, appid, old, token string) (bool, error) {
+	what := fmt.Sprintf("store %s: replace the authorizer_refresh_token of %s", r.s.name, appid)
+	swapped := false
+	err := r.s.write(ctx, what, func(ctx context.Context, t tx) error {
+		swapped = false
+		lock := ""
+		if r.s.db.pg {
+			lock = " FOR UPDATE"
+		}
+		var sealed []byte
+		err := t.QueryRowContext(ctx, `SELECT token_sealed FROM refresh_tokens WHERE app_id = ?`+lock, appid).Scan(&sealed)
+		current := ""
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			current = r.seeds[appid]
+		case err != nil:
+			return fmt.Errorf("%s: %w", what, err)
+		default:
+			if current, err = r.s.seal.unsealFor(refreshTokenAD(appid), sealed); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+		}
+		if subtle.ConstantTimeCompare([]byte(current), []byte(old)) != 1 {
+			return nil
+		}
+		_, err = t.ExecContext(ctx, `INSERT INTO refresh_tokens (app_id, seed_hash, token_sealed, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (app_id) DO UPDATE SET seed_hash = excluded.seed_hash, token_sealed = excluded.token_sealed, updated_at = excluded.updated_at`,
+			appid, r.seedHash(appid, r.seeds[appid]), r.s.seal.sealFor(refreshTokenAD(appid), token), time.Now().UnixNano())
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		swapped = true
+		return nil
+	})
+	return swapped, err
 }

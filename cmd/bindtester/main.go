@@ -56,7 +56,7 @@ usage:
   bindtester bind <app> <wechat-id> [for 3d]   (--user U… | --admin) [--channel C…]
   bindtester unbind <app> <wechat-id | #grant> (--user U… | --admin)
   bindtester testers <app>                     (--user U… | --admin)
-  bindtester apps [--refresh]                  (--user U… | --admin)
+  bindtester apps [--refresh] [page N]         (--user U… | --admin)
                             every Mini Program and who may bind, ask and approve; --refresh asks a platform's WeChat first
   bindtester audit [--app A] [--who U…] [--format table|csv|json] [--limit N] (--user U… | --admin)
                             the admin commands: same permission checks as Slack, skipped only for --admin

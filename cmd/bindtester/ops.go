@@ -128,7 +128,10 @@ func serveOps(ctx context.Context, addr string, healthy func(context.Context) er
 
 // serve runs h on ln until ctx ends; what stops it otherwise is logged.
 func serve(ctx context.Context, ln net.Listener, h http.Handler, name string, log *slog.Logger) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	// Bounded reads and writes: the platform endpoint faces the internet, and
+	// a client trickling its body must not hold a connection for ever.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
 	go func() {
 		<-ctx.Done()
 		shut, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -28,19 +28,7 @@ func startPlatform(ctx context.Context, b *bot.Bot, st *store.Store, s settings,
 		defer tick.Stop()
 		for {
 			if s.Discovery > 0 {
-				now := time.Now()
-				if ok, err := st.ClaimDiscovery(ctx, now, now.Add(s.Discovery)); err != nil {
-					log.Warn("discovery not claimed", "error", err)
-				} else if ok {
-					if _, err := b.Discover(ctx); err != nil && ctx.Err() == nil {
-						log.Warn("platform discovery failed; the apps known before stay, and it is tried again at the next sweep", "error", err)
-						if err := st.RetryDiscovery(ctx, now.Add(s.Sweep)); err != nil {
-							log.Warn("discovery not rescheduled", "error", err)
-						}
-					}
-				} else if err := b.ReloadApps(ctx); err != nil && ctx.Err() == nil {
-					log.Warn("platform apps not reloaded", "error", err)
-				}
+				discover(ctx, b, st, s, log)
 			} else if err := b.ReloadApps(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("platform apps not reloaded", "error", err)
 			}
@@ -52,6 +40,38 @@ func startPlatform(ctx context.Context, b *bot.Bot, st *store.Store, s settings,
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// discover runs the scheduled discovery if this replica claims it, and
+// otherwise puts in force what the store knows. The claim lasts retry: a
+// replica that dies holding it leaves it to run out, and another runs the
+// discovery. One that ran makes the next due an interval later; one that
+// failed, after retry.
+func discover(ctx context.Context, b *bot.Bot, st *store.Store, s settings, log *slog.Logger) {
+	retry := min(5*time.Minute, 10*s.Sweep)
+	now := time.Now()
+	ok, err := st.ClaimDiscovery(ctx, now, now.Add(retry))
+	switch {
+	case err != nil:
+		log.Warn("discovery not claimed", "error", err)
+		return
+	case !ok:
+		if err := b.ReloadApps(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("platform apps not reloaded", "error", err)
+		}
+		return
+	}
+	next := now.Add(s.Discovery)
+	if _, err := b.Discover(ctx); err != nil {
+		if ctx.Err() != nil {
+			return // shutting down: the claim runs out, and another replica (or the next start) runs it
+		}
+		log.Warn("platform discovery failed; the apps known before stay", "error", err, "retry_in", retry)
+		next = now.Add(retry)
+	}
+	if err := st.ScheduleDiscovery(ctx, next); err != nil {
+		log.Warn("next discovery not scheduled; it runs when the claim runs out", "error", err)
+	}
 }
 
 // serveNotices opens the platform's endpoint for WeChat's pushes

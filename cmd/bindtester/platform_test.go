@@ -94,7 +94,17 @@ func TestPlatformDiscoversItsAppsAndReceivesItsTicket(t *testing.T) {
 	// No permission set 18: refused up front, WeChat not asked.
 	before := binds()
 	sl.SlashCommand(slackfake.SlashCommand{Text: "shop-007 tester_noset", UserID: e2eBinder, ChannelID: e2eChannel})
-	if !eventually(10*time.Second, func() bool { return len(withText(sl.Messages(), "development management")) > 0 }) {
+	refused := func(text string) func() bool {
+		return func() bool {
+			for _, a := range answers(e2eBinder) {
+				if strings.Contains(a, text) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if !eventually(10*time.Second, refused("did not grant *development management*")) {
 		t.Fatalf("no refusal for the app without set 18: %v", answers(e2eBinder))
 	}
 	if n := binds() - before; n != 0 {
@@ -153,7 +163,7 @@ func TestPlatformDiscoversItsAppsAndReceivesItsTicket(t *testing.T) {
 	}
 	before = binds()
 	sl.SlashCommand(slackfake.SlashCommand{Text: "shop-020 tester_revoked", UserID: e2eBinder, ChannelID: e2eChannel})
-	if !eventually(10*time.Second, func() bool { return len(withText(sl.Messages(), "revoked our WeChat third-party platform")) == 1 }) {
+	if !eventually(10*time.Second, refused("revoked our WeChat third-party platform")) {
 		t.Fatalf("bind to a revoked app not refused: %v", answers(e2eBinder))
 	}
 	if n := binds() - before; n != 0 {
@@ -168,6 +178,15 @@ func TestPlatformDiscoversItsAppsAndReceivesItsTicket(t *testing.T) {
 	sl.SlashCommand(slackfake.SlashCommand{Text: "fresh-shop tester_fresh", UserID: e2eBinder, ChannelID: e2eChannel})
 	if !eventually(20*time.Second, func() bool { return len(withText(sl.Messages(), "Done: `te***sh`")) == 1 }) {
 		t.Fatalf("bind to the newly authorized app not answered: %v", answers(e2eBinder))
+	}
+
+	// Admins list the apps a page at a time (120 would not fit one Slack message).
+	sl.SlashCommand(slackfake.SlashCommand{Text: "apps page 5", UserID: "UADMIN", ChannelID: e2eChannel})
+	if !eventually(10*time.Second, func() bool { return len(answers("UADMIN")) == 1 }) {
+		t.Fatalf("apps not answered: %+v", sl.Messages())
+	}
+	if a := answers("UADMIN")[0]; !strings.Contains(a, "*121 Mini Program(s)*") || !strings.Contains(a, "Page 5 of 5") || strings.Count(a, "\n• ") != 21 {
+		t.Errorf("apps page 5:\n%s\nwant the last 21 of 121 apps", a)
 	}
 
 	_, metrics := get(t, "http://"+ops+"/metrics")

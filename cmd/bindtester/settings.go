@@ -218,7 +218,13 @@ func loadPolicy(p *problems, getenv func(string) string, s *settings) *bot.Polic
 	}
 	appid := getenv("BINDTESTER_APPID")
 	if appid == "" && getenv("WECHAT_COMPONENT_APPID") != "" {
-		return bot.PolicyForDiscovery(admins) // every app as discovery finds it: admins only, without a policy file's rules
+		// Every app as discovery finds it, open to admins only: there must be one.
+		if len(admins) == 0 {
+			p.add("BINDTESTER_ADMINS", "is empty, and without BINDTESTER_POLICY_FILE or BINDTESTER_APPID the Mini Programs discovery finds are open to admins only: list at least one admin, or give a policy file with defaults: (see policy.example.yaml)")
+		}
+		pol := bot.PolicyForDiscovery(admins)
+		policyProblems(p, pol.Validate())
+		return pol
 	}
 	if appid == "" {
 		if len(admins) > 0 {
