@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,7 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	}
 	stopWorker := startWorker(ctx, b, s.Sweep)
 	defer stopWorker() // before the store closes
+	go returnStartupMemory(ctx, adapter.Connected)
 	return adapter.Run(ctx, b)
 }
 
@@ -420,4 +422,23 @@ func effectivePolicy(pol *bot.Policy, a bot.App) string {
 	}
 	return fmt.Sprintf("%s %q%s: %s; %d slots, grants %s by default (at most %s)", a.ID, a.Name, state, strings.Join(who, "; "), a.Slots,
 		bot.FormatDuration(a.DefaultDuration), bot.FormatDuration(a.MaxDuration))
+}
+
+// returnStartupMemory gives the OS back what startup allocated and dropped
+// (TLS handshakes, migrations, the policy file, the first token fetches)
+// once Slack is connected: an idle bot's footprint is then what it holds,
+// not its startup's high-water mark.
+func returnStartupMemory(ctx context.Context, connected func() bool) {
+	for !connected() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second): // the first sweep and token prefetch are done by then
+		debug.FreeOSMemory()
+	}
 }
