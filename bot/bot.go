@@ -267,21 +267,16 @@ func (b *Bot) Handle(ctx context.Context, req Request, conv Conversation) error 
 		}
 		return conv.Private(ctx, text+"\n"+l.T("usage.see_help"))
 	}
-	switch cmd.Verb {
-	case VerbBind:
+	if cmd.Verb == VerbBind {
 		return b.bind(ctx, l, req, cmd, conv)
-	case VerbUnbind:
-		return b.unbind(ctx, l, req, cmd, conv)
-	case VerbTesters:
-		return b.testers(ctx, l, req, cmd, conv)
-	case VerbMine:
-		return b.mine(ctx, l, req, conv)
-	case VerbAudit:
-		return b.auditCommand(ctx, l, req, cmd, conv)
-	case VerbApps:
-		return b.appsCommand(ctx, l, req, cmd, conv)
 	}
-	return conv.Private(ctx, b.help(ctx, l, req))
+	spec := specOf(cmd.Verb)
+	if spec.who == forAdmins {
+		if admin, _ := b.policy().IsAdmin(ctx, b.o.Groups, b.who(req)); !admin {
+			return conv.Private(ctx, l.T(spec.deny, b.admins(l)))
+		}
+	}
+	return spec.run(b, ctx, l, req, cmd, conv)
 }
 
 func (b *Bot) help(ctx context.Context, l Lang, req Request) string {
@@ -310,12 +305,17 @@ func (b *Bot) help(ctx context.Context, l Lang, req Request) string {
 		}
 		lines = append(lines, l.T("usage.apps", strings.Join(names, ", ")))
 	}
-	lines = append(lines, l.T("help.mine"))
-	if len(apps) > 0 {
-		lines = append(lines, l.T("help.testers"))
+	var adminLines []string
+	for _, c := range commands {
+		switch {
+		case c.help != "" && (c.who == forEveryone || (c.who == forViewers && len(apps) > 0)):
+			lines = append(lines, l.T(c.help))
+		case admin && c.admin != "":
+			adminLines = append(adminLines, l.T(c.admin))
+		}
 	}
 	if admin {
-		lines = append(lines, l.T("usage.admin"), l.T("help.admin"))
+		lines = append(append(lines, l.T("usage.admin")), adminLines...)
 	}
 	return strings.Join(lines, "\n")
 }

@@ -83,17 +83,16 @@ func FormatDuration(d time.Duration) string {
 	return fmt.Sprintf("%dh", (d+time.Hour-1)/time.Hour)
 }
 
-// subcommands are the words reserved for verbs.
-var subcommands = map[string]Verb{"help": VerbHelp, "unbind": VerbUnbind, "testers": VerbTesters, "mine": VerbMine, "audit": VerbAudit, "apps": VerbApps}
-
 // Parse reads the text after /bindtester (or after the bot's mention).
 func Parse(text string) (Command, error) {
 	words := strings.Fields(text)
 	if len(words) == 0 {
 		return Command{Verb: VerbHelp}, nil
 	}
-	if v, ok := subcommands[strings.ToLower(words[0])]; ok {
-		return parseVerb(v, words[1:])
+	if spec := lookupCommand(words[0]); spec != nil {
+		cmd, err := spec.parse(words[1:])
+		cmd.Verb = spec.verb
+		return cmd, err
 	}
 	first := words[0]
 	if err := checkApp(first); err != nil {
@@ -139,82 +138,3 @@ func checkApp(s string) error {
 
 // maxAuditPage bounds "audit page N", so the offset it makes cannot overflow.
 const maxAuditPage = 10000
-
-func parseVerb(v Verb, args []string) (Command, error) {
-	cmd := Command{Verb: v}
-	extra := func(from int) error {
-		if len(args) > from {
-			return &UsageError{Key: "usage.extra", Arg: strings.Join(args[from:], " ")}
-		}
-		return nil
-	}
-	switch v {
-	case VerbHelp, VerbMine:
-		return cmd, extra(0)
-	case VerbApps: // apps [refresh] [page N]
-		cmd.Page = 1
-		for i := 0; i < len(args); i++ {
-			switch {
-			case strings.EqualFold(args[i], "refresh") && !cmd.Refresh:
-				cmd.Refresh = true
-			case strings.EqualFold(args[i], "page") && i+1 < len(args):
-				n, err := strconv.Atoi(args[i+1])
-				if err != nil || n < 1 || n > maxAuditPage {
-					return Command{}, &UsageError{Key: "usage.page", Arg: args[i+1]}
-				}
-				cmd.Page, i = n, i+1
-			default:
-				return Command{}, &UsageError{Key: "usage.extra", Arg: strings.Join(args[i:], " ")}
-			}
-		}
-		return cmd, nil
-	case VerbTesters:
-		if len(args) == 0 {
-			return Command{}, &UsageError{Key: "usage.testers", Arg: ""}
-		}
-		if err := checkApp(args[0]); err != nil {
-			return Command{}, err
-		}
-		cmd.App = args[0]
-		return cmd, extra(1)
-	case VerbUnbind:
-		if len(args) < 2 {
-			return Command{}, &UsageError{Key: "usage.unbind"}
-		}
-		if err := checkApp(args[0]); err != nil {
-			return Command{}, err
-		}
-		cmd.App = args[0]
-		if m := grantPattern.FindStringSubmatch(args[1]); m != nil {
-			cmd.GrantID, _ = strconv.ParseInt(m[1], 10, 64)
-		} else if strings.HasPrefix(args[1], "#") { // #0, #-1, #01, #abc: no grant is numbered so
-			return Command{}, &UsageError{Key: "usage.grant", Arg: args[1]}
-		} else if IsWechatID(args[1]) {
-			cmd.WechatID = args[1]
-		} else {
-			return Command{}, &UsageError{Key: "usage.wechatid", Arg: args[1]}
-		}
-		return cmd, extra(2)
-	}
-	// audit [app] [<@user>|U…] [page N], in any order
-	cmd.Page = 1
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch m := userRefPattern.FindStringSubmatch(a); {
-		case strings.EqualFold(a, "page") && i+1 < len(args):
-			n, err := strconv.Atoi(args[i+1])
-			if err != nil || n < 1 || n > maxAuditPage {
-				return Command{}, &UsageError{Key: "usage.page", Arg: args[i+1]}
-			}
-			cmd.Page = n
-			i++
-		case m != nil && cmd.User == "":
-			cmd.User = m[1] + m[2]
-		case cmd.App == "" && checkApp(a) == nil:
-			cmd.App = a
-		default:
-			return Command{}, &UsageError{Key: "usage.audit", Arg: a}
-		}
-	}
-	return cmd, nil
-}

@@ -122,7 +122,7 @@ func fuzzCheckCommand(t *testing.T, text string, cmd Command) {
 				fail("FormatDuration does not write what ParseDuration reads back: " + FormatDuration(cmd.Duration))
 			}
 		}
-		if subcommands[strings.ToLower(cmd.App)] != 0 || strings.EqualFold(cmd.App, "help") {
+		if IsCommandWord(cmd.App) {
 			fail("a verb was taken for an app")
 		}
 	case VerbUnbind:

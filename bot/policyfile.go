@@ -153,7 +153,7 @@ func (p *Policy) Validate() error {
 			keys[lk] = entry
 		}
 		for _, alias := range a.Aliases {
-			_, reserved := subcommands[strings.ToLower(alias)]
+			reserved := IsCommandWord(alias)
 			switch {
 			case reserved:
 				bad(entry, "aliases", "%q is a command name; pick another", alias)

@@ -222,7 +222,7 @@ func aliasFor(nickname string) string {
 	if len(a) > 32 {
 		a = strings.TrimRight(a[:32], "-_")
 	}
-	_, reserved := subcommands[a]
+	reserved := IsCommandWord(a)
 	if reserved || !aliasPattern.MatchString(a) || strings.HasPrefix(a, "wx") {
 		return ""
 	}

@@ -68,6 +68,9 @@ var textEN = map[string]string{
 	"err.refused.short":       "the platform may not manage this Mini Program's testers",
 	"apps.page":               "Page %d of %d.",
 	"apps.next":               "Next: `/bindtester apps page %d`",
+	"help.unbind_admin":       "Admins may `/bindtester unbind <app> <wechat-id>` anyone's tester.",
+	"help.audit":              "`/bindtester audit [app] [@person] [page N]` shows the audit log, newest first.",
+	"help.apps":               "`/bindtester apps [refresh] [page N]` shows every Mini Program's rules (who may bind, ask, approve).",
 	"bind.being_unbound":      "`%s` is being removed from *%s* right now (its access ended, or someone ended it). Ask again in a minute, once that is done.",
 	"unbind.busy":             "`%s` is being removed from *%s* right now; you will hear when it is done.",
 
@@ -129,7 +132,6 @@ var textEN = map[string]string{
 	"help.needs_approval": "(an approver decides)",
 	"help.mine":           "`/bindtester mine` lists the testers you bound and when their access ends; `/bindtester unbind <app> <wechat-id>` removes one early.",
 	"help.testers":        "`/bindtester testers <app>` shows an app's experiencers and who asked for each.",
-	"help.admin":          "Admins also: `/bindtester unbind <app> <wechat-id>` for anyone, `/bindtester audit [app] [@person] [page N]`, and `/bindtester apps [refresh]` to see every Mini Program's rules.",
 
 	// storage
 	"err.store":            "I could not record this request, so I did nothing. Please try again in a minute; if it keeps failing, tell an admin (%s).",

@@ -71,6 +71,9 @@ var textZH = map[string]string{
 	"err.refused.short":       "第三方平台无权管理该小程序的体验者",
 	"apps.page":               "第 %d 页，共 %d 页。",
 	"apps.next":               "下一页：`/bindtester apps page %d`",
+	"help.unbind_admin":       "管理员可用 `/bindtester unbind <app> <wechat-id>` 解绑任何人的体验者。",
+	"help.audit":              "`/bindtester audit [app] [@person] [page N]` 查看审计日志，最新的在前。",
+	"help.apps":               "`/bindtester apps [refresh] [page N]` 查看每个小程序的规则（谁能绑定、申请、审批）。",
 	"bind.being_unbound":      "`%s` 正在从 *%s* 移除（访问已到期，或有人结束了它）。请过一分钟、移除完成后再申请。",
 	"unbind.busy":             "正在将 `%s` 从 *%s* 移除，完成后会通知你。",
 
@@ -132,7 +135,6 @@ var textZH = map[string]string{
 	"help.needs_approval": "（需审批人批准）",
 	"help.mine":           "`/bindtester mine` 列出你绑定的体验者及其到期时间；`/bindtester unbind <app> <wechat-id>` 可提前解绑。",
 	"help.testers":        "`/bindtester testers <app>` 查看小程序的体验者，以及每位体验者由谁申请。",
-	"help.admin":          "管理员还可以：用 `/bindtester unbind <app> <wechat-id>` 解绑任何人的体验者，用 `/bindtester audit [app] [@person] [page N]` 查看审计日志，用 `/bindtester apps [refresh]` 查看每个小程序的规则。",
 
 	// storage
 	"err.store":            "无法记录这次申请，所以我什么也没做。请过一分钟再试；如果一直失败，请告诉管理员（%s）。",

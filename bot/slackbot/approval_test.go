@@ -331,6 +331,19 @@ func TestSlackGrantExpires(t *testing.T) {
 	if userstr == "" {
 		t.Fatal("tester_one not bound")
 	}
+	// The bind's job ends once all of its answer is out (the QR code last):
+	// only then may a sweep, a lifetime later, find nothing of it to resume.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		j, err := e.store.Job(t.Context(), 1)
+		if err == nil && j.Answered {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the bind's job was never answered: %+v, %v", j, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 
 	// Not yet due: nothing happens.
 	if err := e.bot.Sweep(t.Context()); err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/bindtester/bindtester/bot"
 	"io"
 	"log/slog"
 	"os"
@@ -70,6 +71,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
 	}
+	if bot.CLICommand(cmd) { // bind, and the subcommands the command table gives the command line
+		return runAdminCommand(ctx, cmd, args, getenv, stdout, stderr)
+	}
 	switch cmd {
 	case "run":
 		return runSlack(ctx, getenv, stderr)
@@ -77,8 +81,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return runConsole(ctx, args, getenv, stdin, stdout, stderr)
 	case "check-config":
 		return checkConfig(ctx, args, getenv, stdout)
-	case "bind", "unbind", "testers", "apps":
-		return runAdminCommand(ctx, cmd, args, getenv, stdout, stderr)
 	case "audit":
 		return runAudit(ctx, args, getenv, stdout, stderr)
 	case "version", "--version":
