@@ -52,7 +52,10 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 		return conv.Private(ctx, l.T("usage.too_long", FormatDuration(dur), Escape(app.Name), FormatDuration(app.MaxDuration)))
 	}
 	ev := Event{Actor: req.UserID, Requester: req.UserID, Channel: req.ChannelID, AppID: app.ID, WechatMasked: masked,
-		Detail: "for " + FormatDuration(dur)}
+		Detail: "for " + FormatDuration(dur) + reasonDetail(cmd.Reason)}
+	if app.RequireReason && cmd.Reason == "" && (d.Allowed || d.NeedsApproval) {
+		return conv.Private(ctx, l.T("usage.reason_required", Escape(app.Name), shortName(app), masked))
+	}
 	if refusal := b.platformRefusal(l, app); refusal != "" && (d.Allowed || d.NeedsApproval) {
 		// WeChat would refuse it: say why, and what the client must do, without asking.
 		log.Info("bind refused: the platform may not manage this app's testers")
@@ -78,7 +81,7 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 		}
 		return conv.Private(ctx, l.T("approval.use_slack", Escape(app.Name), shortName(app)))
 	case d.NeedsApproval:
-		return b.askApproval(ctx, l, req, app, cmd.WechatID, dur, conv)
+		return b.askApproval(ctx, l, req, app, cmd.WechatID, dur, cmd.Reason, conv)
 	}
 	if g, err := b.o.Store.FindGrant(ctx, app.ID, cmd.WechatID); err == nil && g.UnbindJob != 0 {
 		// Its expiry (or someone's unbind) is under way: binding now could
@@ -88,7 +91,7 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 	now := b.o.Now()
 	ev.Kind, ev.At = EventAllowed, now
 	j, err := b.o.Store.CreateJob(ctx, Job{Kind: JobBind, AppID: app.ID, WechatMasked: masked, Requester: req.UserID, Actor: req.UserID,
-		Channel: req.ChannelID, Duration: dur, CreatedAt: now, LeaseOwner: b.o.Owner, LeaseUntil: b.lease(now), Intent: &ev}, cmd.WechatID)
+		Channel: req.ChannelID, Duration: dur, Reason: cmd.Reason, CreatedAt: now, LeaseOwner: b.o.Owner, LeaseUntil: b.lease(now), Intent: &ev}, cmd.WechatID)
 	if err != nil {
 		log.Error("bind intent not stored", "error", err)
 		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
@@ -136,6 +139,22 @@ func (b *Bot) platformRefusal(l Lang, app *App) string {
 		return l.T("bind.no_set18", Escape(app.Name), b.admins(l))
 	}
 	return ""
+}
+
+// reasonDetail is a reason as the audit log's detail ends: " because …".
+func reasonDetail(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return " because " + reason
+}
+
+// reasonLine shows a reason on a line of its own, escaped ("" for none).
+func reasonLine(l Lang, reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return "\n" + l.T("reason.line", Escape(reason))
 }
 
 // refusedError is a bind refused before WeChat was asked; reply says why.
@@ -213,11 +232,11 @@ func (b *Bot) slotReport(ctx context.Context, l Lang, app *App, admin bool) (use
 }
 
 // askApproval opens the requester's thread, stores the request and prompts the approvers.
-func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, wechatID string, dur time.Duration, conv Conversation) error {
+func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, wechatID string, dur time.Duration, reason string, conv Conversation) error {
 	masked := MaskWechatID(wechatID)
 	approvers := b.policy().Approvers(app)
 	ev := Event{Kind: EventRequested, Actor: req.UserID, Requester: req.UserID, Channel: req.ChannelID, AppID: app.ID,
-		WechatMasked: masked, Detail: "for " + FormatDuration(dur)}
+		WechatMasked: masked, Detail: "for " + FormatDuration(dur) + reasonDetail(reason)}
 	if err := b.record(ctx, ev); err != nil {
 		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
 	}
@@ -228,7 +247,7 @@ func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, we
 	}
 	now := b.o.Now()
 	a, err := b.o.Store.CreateApproval(ctx, Approval{AppID: app.ID, WechatMasked: masked, Requester: req.UserID,
-		Thread: thread.Ref(), Duration: dur, State: ApprovalPending, CreatedAt: now, ExpiresAt: now.Add(app.ApprovalTTL)}, wechatID)
+		Thread: thread.Ref(), Duration: dur, State: ApprovalPending, CreatedAt: now, ExpiresAt: now.Add(app.ApprovalTTL), Reason: reason}, wechatID)
 	if err != nil {
 		b.o.Log.Error("approval not stored", "error", err)
 		return errors.Join(err, thread.Reply(ctx, l.T("err.store", b.admins(l))),
@@ -240,7 +259,7 @@ func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, we
 		where = "-"
 	}
 	prompt := Prompt{Value: strconv.FormatInt(a.ID, 10), Approve: pl.T("approval.button_approve"), Deny: pl.T("approval.button_deny"),
-		Text: pl.T("approval.prompt", req.UserID, masked, Escape(app.Name), FormatDuration(dur), where, slackTime(a.ExpiresAt), a.ID)}
+		Text: pl.T("approval.prompt", req.UserID, masked, Escape(app.Name), FormatDuration(dur), where, slackTime(a.ExpiresAt), a.ID) + reasonLine(pl, reason)}
 	var prompts []MessageRef
 	var errs []error
 	for _, to := range b.promptTargets(ctx, app) {

@@ -31,7 +31,11 @@ type Command struct {
 	User     string        // audit: a Slack user ID
 	Page     int           // audit: 1-based
 	Refresh  bool          // apps refresh: discover first
+	Reason   string        // bind "because …": why (raw: escape before showing)
 }
+
+// maxReason bounds a reason, so it fits a prompt and an audit row.
+const maxReason = 300
 
 // UsageError says why a command line could not be understood; Key picks the
 // explanation and Arg is the offending input (raw: escape before showing).
@@ -118,6 +122,13 @@ func Parse(text string) (Command, error) {
 			return Command{}, &UsageError{Key: "usage.duration", Arg: rest[1]}
 		}
 		cmd.Duration, rest = d, rest[2:]
+	}
+	if len(rest) >= 1 && strings.EqualFold(rest[0], "because") {
+		reason := strings.Join(rest[1:], " ")
+		if reason == "" || len([]rune(reason)) > maxReason {
+			return Command{}, &UsageError{Key: "usage.reason", Arg: strings.Join(rest, " ")}
+		}
+		cmd.Reason, rest = reason, nil
 	}
 	if len(rest) > 0 {
 		return Command{}, &UsageError{Key: "usage.extra", Arg: strings.Join(rest, " ")}

@@ -194,7 +194,11 @@ func (b *Bot) testers(ctx context.Context, l Lang, req Request, cmd Command, con
 
 // testerLine shows one of the bot's grants in the testers list.
 func testerLine(l Lang, g Grant) string {
-	return l.T("testers.grant", g.WechatMasked, mention(g.Requester), slackTime(g.CreatedAt), slackTime(g.ExpiresAt), g.ID)
+	line := l.T("testers.grant", g.WechatMasked, mention(g.Requester), slackTime(g.CreatedAt), slackTime(g.ExpiresAt), g.ID)
+	if g.Reason != "" {
+		line += " " + l.T("testers.reason", Escape(g.Reason))
+	}
+	return line
 }
 
 // abbrev shortens a userstr for display.

@@ -184,7 +184,7 @@ func (b *Bot) bindResult(ctx context.Context, j Job, app *App, wechatID string, 
 		start = now
 	}
 	g := Grant{AppID: app.ID, WechatMasked: j.WechatMasked, UserStr: res.UserStr, Requester: j.Requester,
-		Thread: j.Thread, CreatedAt: start, ExpiresAt: start.Add(j.Duration)}
+		Thread: j.Thread, CreatedAt: start, ExpiresAt: start.Add(j.Duration), Reason: j.Reason}
 	ev.Detail += "until " + g.ExpiresAt.UTC().Format(time.RFC3339)
 	if outcome == OutcomeAlready {
 		ev.Detail += " (already an experiencer)"

@@ -21,6 +21,8 @@ type App struct {
 	Requesters []string
 	// RequireApproval makes binders' requests need approval too (admins never do).
 	RequireApproval bool
+	// RequireReason makes every request say why ("… because <reason>"); admins too.
+	RequireReason bool
 	// Approvers decide approval requests; empty means the admins.
 	Approvers []string
 	// ApprovalChannel is where approval requests are posted; empty means a DM to each approver.

@@ -27,6 +27,7 @@ type appRules struct {
 	MaxDuration     string   `yaml:"max_duration"`
 	Requesters      []string `yaml:"requesters"`
 	RequireApproval *bool    `yaml:"require_approval"`
+	RequireReason   *bool    `yaml:"require_reason"`
 	Approvers       []string `yaml:"approvers"`
 	ApprovalChannel string   `yaml:"approval_channel"`
 	ApprovalTTL     string   `yaml:"approval_ttl"`
@@ -88,6 +89,9 @@ func (r appRules) over(base appRules) appRules {
 	if out.RequireApproval == nil {
 		out.RequireApproval = base.RequireApproval
 	}
+	if out.RequireReason = r.RequireReason; out.RequireReason == nil {
+		out.RequireReason = base.RequireReason
+	}
 	return out
 }
 
@@ -119,6 +123,7 @@ func (r appRules) app(id, name string) App {
 	return App{ID: id, Name: name, Binders: r.Binders, Channels: r.Channels, Slots: r.Slots, QRPath: r.QRPath,
 		DefaultDuration: dur(r.DefaultDuration), MaxDuration: dur(r.MaxDuration), Requesters: r.Requesters,
 		RequireApproval: r.RequireApproval != nil && *r.RequireApproval, Approvers: r.Approvers,
+		RequireReason:   r.RequireReason != nil && *r.RequireReason,
 		ApprovalChannel: r.ApprovalChannel, ApprovalTTL: dur(r.ApprovalTTL)}
 }
 

@@ -98,12 +98,13 @@ type Grant struct {
 	Attempts     int       // failed unbind attempts
 	NextAttempt  time.Time // when the worker may try to unbind again
 	LastError    string
-	UnbindJob    int64 // the job unbinding it now, 0 for none
+	UnbindJob    int64  // the job unbinding it now, 0 for none
+	Reason       string // why it was asked for (raw: escape before showing)
 }
 
 // Extend is g asked for again by n. Asking again never shortens a grant: a
-// later end moves the grant to n's request (requester and thread, where later
-// news goes) and starts its life afresh (not warned, no failed unbind
+// later end moves the grant to n's request (requester, thread, where later
+// news goes, and reason) and starts its life afresh (not warned, no failed unbind
 // attempts); an earlier or equal one changes nothing. A userstr n brings is
 // kept either way. Both engines apply this one rule.
 func (g Grant) Extend(n Grant) Grant {
@@ -111,7 +112,7 @@ func (g Grant) Extend(n Grant) Grant {
 		g.UserStr = n.UserStr
 	}
 	if n.ExpiresAt.After(g.ExpiresAt) {
-		g.ExpiresAt, g.Requester, g.Thread = n.ExpiresAt, n.Requester, n.Thread
+		g.ExpiresAt, g.Requester, g.Thread, g.Reason = n.ExpiresAt, n.Requester, n.Thread, n.Reason
 		g.WarnedAt, g.Attempts, g.NextAttempt, g.LastError = time.Time{}, 0, time.Time{}, ""
 	}
 	return g
@@ -167,7 +168,8 @@ type Approval struct {
 	CreatedAt    time.Time
 	ExpiresAt    time.Time // pending requests expire
 	Prompts      []MessageRef
-	JobID        int64 // the bind job an approval made, 0 for none
+	JobID        int64  // the bind job an approval made, 0 for none
+	Reason       string // why it is asked for (raw: escape before showing)
 }
 
 // Approvals keeps approval requests.
@@ -235,6 +237,7 @@ type Job struct {
 	Channel      string // where it was asked
 	Thread       ThreadRef
 	Duration     time.Duration // bind: access asked for
+	Reason       string        // bind: why (raw), for the grant
 	ApprovalID   int64
 	GrantID      int64 // unbind: the grant ended; bind: the grant made
 	CreatedAt    time.Time

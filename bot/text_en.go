@@ -4,7 +4,7 @@ package bot
 var textEN = map[string]string{
 	// usage
 	"usage": "*Bind your WeChat account as an experiencer of a Mini Program*, so you can open its trial version:\n" +
-		"`/bindtester <app> <wechat-id> [for <time>]`, where `<app>` is an appid (`wx` + 16 hex digits) or an app's short name, and `<time>` is like `12h`, `3d` or `2w` (each app has a default and a maximum).\n" +
+		"`/bindtester <app> <wechat-id> [for <time>] [because <why>]`, where `<app>` is an appid (`wx` + 16 hex digits) or an app's short name, and `<time>` is like `12h`, `3d` or `2w` (each app has a default and a maximum).\n" +
 		"Example: `/bindtester %s my_wechat_id for 3d`",
 	"usage.apps":               "Mini Programs you may bind to: %s",
 	"usage.no_apps":            "You may not bind testers to any Mini Program yet. Ask an admin: %s",
@@ -71,6 +71,10 @@ var textEN = map[string]string{
 	"help.unbind_admin":       "Admins may `/bindtester unbind <app> <wechat-id>` anyone's tester.",
 	"help.audit":              "`/bindtester audit [app] [@person] [page N]` shows the audit log, newest first.",
 	"help.apps":               "`/bindtester apps [refresh] [page N]` shows every Mini Program's rules (who may bind, ask, approve).",
+	"usage.reason":            "After `because`, say why in at most 300 characters: `… because regression test of 2.4`.",
+	"usage.reason_required":   "*%s* needs a reason with every request: `/bindtester %s %s because <why>` (for example `because regression test of 2.4`).",
+	"reason.line":             "Reason: “%s”",
+	"testers.reason":          "— “%s”",
 	"bind.being_unbound":      "`%s` is being removed from *%s* right now (its access ended, or someone ended it). Ask again in a minute, once that is done.",
 	"unbind.busy":             "`%s` is being removed from *%s* right now; you will hear when it is done.",
 

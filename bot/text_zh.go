@@ -7,7 +7,7 @@ package bot
 var textZH = map[string]string{
 	// usage
 	"usage": "*把微信号绑定为小程序的体验者* 后，就能打开它的体验版：\n" +
-		"`/bindtester <app> <wechat-id> [for <time>]`，其中 `<app>` 是 appid（`wx` 加 16 位十六进制数字）或小程序的简称，`<time>` 是时长，如 `12h`（小时）、`3d`（天）或 `2w`（周），每个小程序都有默认时长和最长时长。\n" +
+		"`/bindtester <app> <wechat-id> [for <time>] [because <why>]`，其中 `<app>` 是 appid（`wx` 加 16 位十六进制数字）或小程序的简称，`<time>` 是时长，如 `12h`（小时）、`3d`（天）或 `2w`（周），每个小程序都有默认时长和最长时长。\n" +
 		"示例：`/bindtester %s my_wechat_id for 3d`",
 	"usage.apps":               "你可以绑定的小程序：%s",
 	"usage.no_apps":            "你暂时还不能为任何小程序绑定体验者。请联系管理员：%s",
@@ -74,6 +74,10 @@ var textZH = map[string]string{
 	"help.unbind_admin":       "管理员可用 `/bindtester unbind <app> <wechat-id>` 解绑任何人的体验者。",
 	"help.audit":              "`/bindtester audit [app] [@person] [page N]` 查看审计日志，最新的在前。",
 	"help.apps":               "`/bindtester apps [refresh] [page N]` 查看每个小程序的规则（谁能绑定、申请、审批）。",
+	"usage.reason":            "`because` 后面请说明原因，最多 300 个字符：`… because 2.4 版回归测试`。",
+	"usage.reason_required":   "*%s* 的每次申请都需要说明原因：`/bindtester %s %s because <原因>`（例如 `because 2.4 版回归测试`）。",
+	"reason.line":             "原因：“%s”",
+	"testers.reason":          "——原因：“%s”",
 	"bind.being_unbound":      "`%s` 正在从 *%s* 移除（访问已到期，或有人结束了它）。请过一分钟、移除完成后再申请。",
 	"unbind.busy":             "正在将 `%s` 从 *%s* 移除，完成后会通知你。",
 

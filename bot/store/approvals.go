@@ -12,7 +12,7 @@ import (
 )
 
 const approvalCols = `id, app_id, wechat_masked, requester, thread_channel, thread_parent_ts, thread_ts,
-	duration, state, decided_by, decided_at, created_at, expires_at, prompts, job_id`
+	duration, state, decided_by, decided_at, created_at, expires_at, prompts, job_id, reason`
 
 // prompt is how a bot.MessageRef is kept in the prompts JSON column.
 type prompt struct {
@@ -35,7 +35,7 @@ func scanApproval(row scanner) (bot.Approval, error) {
 	var state, prompts string
 	err := row.Scan(&a.ID, &a.AppID, &a.WechatMasked, &a.Requester,
 		&a.Thread.Channel, &a.Thread.ParentTS, &a.Thread.ThreadTS,
-		&duration, &state, &a.DecidedBy, &decided, &created, &expires, &prompts, &a.JobID)
+		&duration, &state, &a.DecidedBy, &decided, &created, &expires, &prompts, &a.JobID, &a.Reason)
 	if err != nil {
 		return bot.Approval{}, err
 	}
@@ -72,12 +72,12 @@ func (s *Store) CreateApproval(ctx context.Context, a bot.Approval, wechatID str
 		var err error
 		created, err = scanApproval(q.QueryRowContext(ctx, `INSERT INTO approvals
 			(app_id, wechat_hash, wechat_sealed, wechat_masked, requester, thread_channel, thread_parent_ts, thread_ts,
-			 duration, state, created_at, expires_at, prompts)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+			 duration, state, created_at, expires_at, prompts, reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
 			RETURNING `+approvalCols,
 			a.AppID, hash, sealed, masked, a.Requester,
 			a.Thread.Channel, a.Thread.ParentTS, a.Thread.ThreadTS,
-			int64(a.Duration), unixNano(a.CreatedAt), unixNano(a.ExpiresAt), prompts))
+			int64(a.Duration), unixNano(a.CreatedAt), unixNano(a.ExpiresAt), prompts, a.Reason))
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
@@ -149,7 +149,7 @@ func (s *Store) Decide(ctx context.Context, id int64, state bot.ApprovalState, b
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		j := bot.Job{Kind: bot.JobBind, AppID: a.AppID, WechatMasked: a.WechatMasked, Requester: a.Requester, Actor: by,
-			Channel: a.Thread.Channel, Thread: a.Thread, Duration: a.Duration, ApprovalID: a.ID, CreatedAt: at}
+			Channel: a.Thread.Channel, Thread: a.Thread, Duration: a.Duration, ApprovalID: a.ID, CreatedAt: at, Reason: a.Reason}
 		job, err := insertJob(ctx, t, j, hash, sealed, 0)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)

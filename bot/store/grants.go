@@ -12,7 +12,7 @@ import (
 )
 
 const grantCols = `id, app_id, wechat_masked, userstr, requester, thread_channel, thread_parent_ts, thread_ts,
-	created_at, expires_at, state, ended_at, ended_by, warned_at, attempts, next_attempt, last_error, unbind_job`
+	created_at, expires_at, state, ended_at, ended_by, warned_at, attempts, next_attempt, last_error, unbind_job, reason`
 
 func scanGrant(row scanner) (bot.Grant, error) {
 	var g bot.Grant
@@ -20,7 +20,7 @@ func scanGrant(row scanner) (bot.Grant, error) {
 	var state string
 	err := row.Scan(&g.ID, &g.AppID, &g.WechatMasked, &g.UserStr, &g.Requester,
 		&g.Thread.Channel, &g.Thread.ParentTS, &g.Thread.ThreadTS,
-		&created, &expires, &state, &ended, &g.EndedBy, &warned, &g.Attempts, &next, &g.LastError, &g.UnbindJob)
+		&created, &expires, &state, &ended, &g.EndedBy, &warned, &g.Attempts, &next, &g.LastError, &g.UnbindJob, &g.Reason)
 	if err != nil {
 		return bot.Grant{}, err
 	}
@@ -59,12 +59,12 @@ func (s *Store) saveGrant(ctx context.Context, t tx, g bot.Grant, wechatID strin
 	hash := s.seal.hash(wechatID)
 	saved, err := scanGrant(t.QueryRowContext(ctx, `INSERT INTO grants
 		(app_id, wechat_hash, wechat_sealed, wechat_masked, userstr, requester,
-		 thread_channel, thread_parent_ts, thread_ts, created_at, expires_at, state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')
+		 thread_channel, thread_parent_ts, thread_ts, created_at, expires_at, state, reason)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)
 		ON CONFLICT (app_id, wechat_hash) WHERE state = 'active' DO NOTHING
 		RETURNING `+grantCols,
 		g.AppID, hash, s.seal.seal(wechatID), masked, g.UserStr, g.Requester,
-		g.Thread.Channel, g.Thread.ParentTS, g.Thread.ThreadTS, unixNano(g.CreatedAt), unixNano(g.ExpiresAt)))
+		g.Thread.Channel, g.Thread.ParentTS, g.Thread.ThreadTS, unixNano(g.CreatedAt), unixNano(g.ExpiresAt), g.Reason))
 	if err == nil {
 		return saved, nil
 	}
@@ -78,9 +78,9 @@ func (s *Store) saveGrant(ctx context.Context, t tx, g bot.Grant, wechatID strin
 	}
 	next := cur.Extend(g)
 	saved, err = scanGrant(t.QueryRowContext(ctx, `UPDATE grants SET userstr = ?, requester = ?, thread_channel = ?, thread_parent_ts = ?, thread_ts = ?,
-		expires_at = ?, warned_at = ?, attempts = ?, next_attempt = ?, last_error = ? WHERE id = ? RETURNING `+grantCols,
+		expires_at = ?, warned_at = ?, attempts = ?, next_attempt = ?, last_error = ?, reason = ? WHERE id = ? RETURNING `+grantCols,
 		next.UserStr, next.Requester, next.Thread.Channel, next.Thread.ParentTS, next.Thread.ThreadTS,
-		unixNano(next.ExpiresAt), unixNano(next.WarnedAt), next.Attempts, unixNano(next.NextAttempt), next.LastError, cur.ID))
+		unixNano(next.ExpiresAt), unixNano(next.WarnedAt), next.Attempts, unixNano(next.NextAttempt), next.LastError, next.Reason, cur.ID))
 	if err != nil {
 		return bot.Grant{}, fmt.Errorf("%s: %w", what, err)
 	}

@@ -12,7 +12,7 @@ import (
 
 const jobCols = `id, kind, state, app_id, wechat_masked, userstr, requester, actor, channel,
 	thread_channel, thread_parent_ts, thread_ts, duration, approval_id, grant_id, created_at,
-	lease_owner, lease_until, next_at, attempts, outcome, errcode, detail, answered`
+	lease_owner, lease_until, next_at, attempts, outcome, errcode, detail, answered, reason`
 
 func scanJob(row scanner) (bot.Job, error) { return scanJobAnd(row) }
 
@@ -24,7 +24,7 @@ func scanJobAnd(row scanner, more ...any) (bot.Job, error) {
 	var answered int
 	err := row.Scan(append([]any{&j.ID, &kind, &state, &j.AppID, &j.WechatMasked, &j.UserStr, &j.Requester, &j.Actor, &j.Channel,
 		&j.Thread.Channel, &j.Thread.ParentTS, &j.Thread.ThreadTS, &duration, &j.ApprovalID, &j.GrantID, &created,
-		&j.LeaseOwner, &lease, &next, &j.Attempts, &outcome, &j.ErrCode, &j.Detail, &answered}, more...)...)
+		&j.LeaseOwner, &lease, &next, &j.Attempts, &outcome, &j.ErrCode, &j.Detail, &answered, &j.Reason}, more...)...)
 	if err != nil {
 		return bot.Job{}, err
 	}
@@ -42,11 +42,11 @@ func insertJob(ctx context.Context, q querier, j bot.Job, hash string, sealed []
 	return scanJob(q.QueryRowContext(ctx, `INSERT INTO jobs
 		(kind, state, app_id, wechat_hash, wechat_sealed, wechat_masked, userstr, requester, actor, channel,
 		 thread_channel, thread_parent_ts, thread_ts, duration, approval_id, grant_id, created_at,
-		 lease_owner, lease_until, next_at, attempts)
-		VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) RETURNING `+jobCols,
+		 lease_owner, lease_until, next_at, attempts, reason)
+		VALUES (?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) RETURNING `+jobCols,
 		string(j.Kind), j.AppID, hash, sealed, j.WechatMasked, j.UserStr, j.Requester, j.Actor, j.Channel,
 		j.Thread.Channel, j.Thread.ParentTS, j.Thread.ThreadTS, int64(j.Duration), j.ApprovalID, j.GrantID, unixNano(j.CreatedAt),
-		j.LeaseOwner, unixNano(j.LeaseUntil), attempts))
+		j.LeaseOwner, unixNano(j.LeaseUntil), attempts, j.Reason))
 }
 
 // CreateJob writes j's intent before WeChat is called (see bot.Jobs). An

@@ -116,7 +116,18 @@ ALTER TABLE approvals ADD COLUMN job_id INTEGER NOT NULL DEFAULT 0;
 `,
 	// 5: the Mini Programs a third-party platform's discovery found. See platformSchema.
 	strictSQL(platformSchema),
+	// 6: why access was asked for. See reasonSchema.
+	strictSQL(reasonSchema),
 }
+
+// reasonSchema is SQLite's migration 6 and PostgreSQL's 3: the reason a
+// requester gave, kept with the request, the job and the grant (raw text,
+// escaped where shown; ” for none).
+const reasonSchema = `
+ALTER TABLE grants ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE approvals ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+`
 
 // platformSchema is SQLite's migration 5 and PostgreSQL's 2: one row per app
 // that authorized the platform, as discovery or a notice last saw it.

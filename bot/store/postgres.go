@@ -294,4 +294,5 @@ CREATE TABLE refresh_tokens (
 );
 ` + jobsSchema),
 	postgresSQL(platformSchema),
+	postgresSQL(reasonSchema),
 }
