@@ -51,7 +51,16 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 	if (d.Allowed || d.NeedsApproval) && dur > app.MaxDuration {
 		return conv.Private(ctx, l.T("usage.too_long", FormatDuration(dur), Escape(app.Name), FormatDuration(app.MaxDuration)))
 	}
-	ev := Event{Actor: req.UserID, Requester: req.UserID, Channel: req.ChannelID, AppID: app.ID, WechatMasked: masked,
+	// On behalf: an admin binds for someone else, whose grant it then is
+	// (their reminders, their mine); the admin is the actor.
+	requester := req.UserID
+	if cmd.For != "" && cmd.For != req.UserID {
+		if !d.Admin {
+			return conv.Private(ctx, l.T("deny.on_behalf", b.admins(l)))
+		}
+		requester = cmd.For
+	}
+	ev := Event{Actor: req.UserID, Requester: requester, Channel: req.ChannelID, AppID: app.ID, WechatMasked: masked,
 		Detail: "for " + FormatDuration(dur) + reasonDetail(cmd.Reason)}
 	if app.RequireReason && cmd.Reason == "" && (d.Allowed || d.NeedsApproval) {
 		return conv.Private(ctx, l.T("usage.reason_required", Escape(app.Name), shortName(app), masked))
@@ -90,7 +99,7 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 	}
 	now := b.o.Now()
 	ev.Kind, ev.At = EventAllowed, now
-	j, err := b.o.Store.CreateJob(ctx, Job{Kind: JobBind, AppID: app.ID, WechatMasked: masked, Requester: req.UserID, Actor: req.UserID,
+	j, err := b.o.Store.CreateJob(ctx, Job{Kind: JobBind, AppID: app.ID, WechatMasked: masked, Requester: requester, Actor: req.UserID,
 		Channel: req.ChannelID, Duration: dur, Reason: cmd.Reason, CreatedAt: now, LeaseOwner: b.o.Owner, LeaseUntil: b.lease(now), Intent: &ev}, cmd.WechatID)
 	if err != nil {
 		log.Error("bind intent not stored", "error", err)
@@ -105,7 +114,11 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 	thread := openThread(conv, func() (Thread, error) {
 		var t Thread
 		err := b.post(ctx, func(ctx context.Context) (err error) {
-			t, err = conv.Open(ctx, l.T("parent.working", req.UserID, masked, Escape(app.Name), app.ID))
+			text := l.T("parent.working", req.UserID, masked, Escape(app.Name), app.ID)
+			if requester != req.UserID {
+				text = l.T("parent.working_for", req.UserID, masked, Escape(app.Name), app.ID, requester)
+			}
+			t, err = conv.Open(ctx, text)
 			return err
 		})
 		if err != nil {

@@ -32,6 +32,7 @@ type Command struct {
 	Page     int           // audit: 1-based
 	Refresh  bool          // apps refresh: discover first
 	Reason   string        // bind "because …": why (raw: escape before showing)
+	For      string        // bind "for @user": whose grant it is (admins bind on behalf)
 }
 
 // maxReason bounds a reason, so it fits a prompt and an audit row.
@@ -112,26 +113,33 @@ func Parse(text string) (Command, error) {
 		return Command{}, &UsageError{Key: "usage.wechatid", Arg: words[1]}
 	}
 	cmd := Command{Verb: VerbBind, App: first, WechatID: words[1]}
-	rest := words[2:]
-	if len(rest) >= 1 && strings.EqualFold(rest[0], "for") {
-		if len(rest) < 2 {
-			return Command{}, &UsageError{Key: "usage.duration", Arg: "for"}
+	// Then, in any order: "for <time>", "for <@user>"; "because <why>" last.
+	for rest := words[2:]; len(rest) > 0; {
+		var m []string // rest[1] as a user, if it is one
+		if len(rest) >= 2 {
+			m = userRefPattern.FindStringSubmatch(rest[1])
 		}
-		d, ok := ParseDuration(rest[1])
-		if !ok {
-			return Command{}, &UsageError{Key: "usage.duration", Arg: rest[1]}
+		switch {
+		case strings.EqualFold(rest[0], "for") && m != nil && cmd.For == "":
+			cmd.For, rest = m[1]+m[2], rest[2:]
+		case strings.EqualFold(rest[0], "for") && cmd.Duration == 0:
+			if len(rest) < 2 {
+				return Command{}, &UsageError{Key: "usage.duration", Arg: "for"}
+			}
+			d, ok := ParseDuration(rest[1])
+			if !ok {
+				return Command{}, &UsageError{Key: "usage.duration", Arg: rest[1]}
+			}
+			cmd.Duration, rest = d, rest[2:]
+		case strings.EqualFold(rest[0], "because"):
+			reason := strings.Join(rest[1:], " ")
+			if reason == "" || len([]rune(reason)) > maxReason {
+				return Command{}, &UsageError{Key: "usage.reason", Arg: strings.Join(rest, " ")}
+			}
+			cmd.Reason, rest = reason, nil
+		default:
+			return Command{}, &UsageError{Key: "usage.extra", Arg: strings.Join(rest, " ")}
 		}
-		cmd.Duration, rest = d, rest[2:]
-	}
-	if len(rest) >= 1 && strings.EqualFold(rest[0], "because") {
-		reason := strings.Join(rest[1:], " ")
-		if reason == "" || len([]rune(reason)) > maxReason {
-			return Command{}, &UsageError{Key: "usage.reason", Arg: strings.Join(rest, " ")}
-		}
-		cmd.Reason, rest = reason, nil
-	}
-	if len(rest) > 0 {
-		return Command{}, &UsageError{Key: "usage.extra", Arg: strings.Join(rest, " ")}
 	}
 	return cmd, nil
 }

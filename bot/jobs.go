@@ -277,6 +277,13 @@ func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, 
 		// WeChat call) is fetched, and its upload. One Slack call at a time per
 		// request keeps the connections to Slack few.
 		errs = append(errs, b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, prefix+text) }))
+		if j.ApprovalID == 0 && j.Actor != "" && j.Actor != j.Requester && j.Outcome != OutcomeOutside && !resumed {
+			// Bound on their behalf: the grant is theirs, so they hear of it.
+			rl := b.userLang(ctx, j.Requester)
+			errs = append(errs, b.post(ctx, func(ctx context.Context) error {
+				return b.tell(ctx, j.Requester, rl.T("bind.for_you", j.Actor, masked, Escape(app.Name), slackTime(g.ExpiresAt), shortName(app), g.ID))
+			}))
+		}
 		errs = append(errs, inParallel(
 			func() error {
 				return b.post(ctx, func(ctx context.Context) error {

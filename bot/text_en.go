@@ -75,6 +75,9 @@ var textEN = map[string]string{
 	"usage.reason_required":   "*%s* needs a reason with every request: `/bindtester %s %s because <why>` (for example `because regression test of 2.4`).",
 	"reason.line":             "Reason: “%s”",
 	"testers.reason":          "— “%s”",
+	"parent.working_for":      "<@%s> asked to bind `%s` as an experiencer of *%s* (`%s`) for <@%s> — working…",
+	"deny.on_behalf":          "Only admins may bind for someone else (`… for @person`). Ask one: %s",
+	"bind.for_you":            "<@%s> bound `%s` as an experiencer of *%s* for you. Your access ends %s; I will tell you a day before. To end it sooner: `/bindtester unbind %s #%d`.",
 	"bind.being_unbound":      "`%s` is being removed from *%s* right now (its access ended, or someone ended it). Ask again in a minute, once that is done.",
 	"unbind.busy":             "`%s` is being removed from *%s* right now; you will hear when it is done.",
 
