@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bindtester/bindtester/wechat"
@@ -154,6 +155,49 @@ func (b *Bot) platformRefusal(l Lang, app *App) string {
 	return ""
 }
 
+// approvalPrompt is the approvers' prompt for request a: who asks for what,
+// for how long, where, until when, why, and the buttons.
+// channel is where it was asked.
+func (b *Bot) approvalPrompt(pl Lang, a Approval, app *App, channel string) Prompt {
+	where := "-"
+	if ch := channel; strings.HasPrefix(ch, "C") || strings.HasPrefix(ch, "G") {
+		where = "<#" + ch + ">"
+	}
+	return Prompt{Value: strconv.FormatInt(a.ID, 10), Approve: pl.T("approval.button_approve"), Deny: pl.T("approval.button_deny"),
+		Text: pl.T("approval.prompt", a.Requester, a.WechatMasked, Escape(app.Name), FormatDuration(a.Duration), where, slackTime(a.ExpiresAt), a.ID) +
+			reasonLine(pl, a.Reason)}
+}
+
+// voteRecorded follows an approval that was not the last one needed: it is
+// audited, every approver's prompt says who approved and when (its buttons
+// kept), and the requester hears how many more are needed.
+func (b *Bot) voteRecorded(ctx context.Context, a Approval, app *App, by string, needed int) error {
+	ev := Event{Kind: EventApproved, Actor: by, Requester: a.Requester, Channel: a.Thread.Channel, ThreadTS: a.Thread.ThreadTS,
+		AppID: a.AppID, WechatMasked: a.WechatMasked, ApprovalID: a.ID, Detail: fmt.Sprintf("approval %d of %d", len(a.Votes), needed)}
+	errs := []error{b.record(ctx, ev)}
+	pl := b.o.Lang
+	prompt := b.approvalPrompt(pl, a, app, a.Thread.Channel) // where its thread is: where it was asked
+	prompt.Text += votesLine(pl, a.Votes) + "\n" + pl.T("approval.more_needed", needed-len(a.Votes))
+	for _, p := range a.Prompts {
+		errs = append(errs, b.o.Messenger.Reprompt(ctx, p, prompt))
+	}
+	rl := b.userLang(ctx, a.Requester)
+	errs = append(errs, b.reopen(a.Thread, a.Requester).Reply(ctx, rl.T("approval.voted", a.Requester, by, needed-len(a.Votes))))
+	return errors.Join(errs...)
+}
+
+// votesLine says who approved and when, on a line of its own ("" for none).
+func votesLine(l Lang, votes []Vote) string {
+	if len(votes) == 0 {
+		return ""
+	}
+	who := make([]string, len(votes))
+	for i, v := range votes {
+		who[i] = l.T("approval.vote", v.By, slackTime(v.At))
+	}
+	return "\n" + l.T("approval.votes", strings.Join(who, ", "))
+}
+
 // reasonDetail is a reason as the audit log's detail ends: " because …".
 func reasonDetail(reason string) string {
 	if reason == "" {
@@ -267,12 +311,7 @@ func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, we
 			thread.Update(ctx, l.T("summary.failed", req.UserID, masked, Escape(app.Name), l.T("err.internal.short"))))
 	}
 	pl := b.o.Lang // approvers read the prompt in the bot's default language
-	where := "<#" + req.ChannelID + ">"
-	if req.ChannelID == "" {
-		where = "-"
-	}
-	prompt := Prompt{Value: strconv.FormatInt(a.ID, 10), Approve: pl.T("approval.button_approve"), Deny: pl.T("approval.button_deny"),
-		Text: pl.T("approval.prompt", req.UserID, masked, Escape(app.Name), FormatDuration(dur), where, slackTime(a.ExpiresAt), a.ID) + reasonLine(pl, reason)}
+	prompt := b.approvalPrompt(pl, a, app, req.ChannelID)
 	var prompts []MessageRef
 	var errs []error
 	for _, to := range b.promptTargets(ctx, app) {
@@ -347,8 +386,21 @@ func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
 	if c.Action == ActionDeny {
 		state, kind = ApprovalDenied, EventRejected
 	}
-	a, decided, err := b.o.Store.Decide(ctx, id, state, c.UserID, now)
-	if err != nil {
+	needed := max(1, app.ApprovalsNeeded)
+	var decided bool
+	if state == ApprovalApproved && needed > 1 {
+		var res VoteResult
+		a, res, err = b.o.Store.Vote(ctx, id, c.UserID, now, needed)
+		switch {
+		case err != nil:
+			return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
+		case res == VoteAlready:
+			return conv.Private(ctx, l.T("approval.already_voted", needed-len(a.Votes)))
+		case res == VoteRecorded:
+			return b.voteRecorded(ctx, a, app, c.UserID, needed)
+		}
+		decided = res == VoteDecided
+	} else if a, decided, err = b.o.Store.Decide(ctx, id, state, c.UserID, now); err != nil {
 		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
 	}
 	if !decided {
@@ -356,12 +408,16 @@ func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
 	}
 	ev := Event{Kind: kind, Actor: c.UserID, Requester: a.Requester, Channel: a.Thread.Channel, ThreadTS: a.Thread.ThreadTS,
 		AppID: a.AppID, WechatMasked: a.WechatMasked, ApprovalID: a.ID}
+	if needed > 1 && state == ApprovalApproved {
+		ev.Detail = fmt.Sprintf("approval %d of %d", len(a.Votes), needed)
+	}
 	errs := []error{b.record(ctx, ev)}
 	pl := b.o.Lang
 	editPrompts := func() error {
+		text := pl.T("approval.decided_"+string(state), a.Requester, a.WechatMasked, Escape(app.Name), c.UserID) + votesLine(pl, a.Votes)
 		var errs []error
 		for _, p := range a.Prompts {
-			errs = append(errs, b.o.Messenger.Edit(ctx, p, pl.T("approval.decided_"+string(state), a.Requester, a.WechatMasked, Escape(app.Name), c.UserID)))
+			errs = append(errs, b.o.Messenger.Edit(ctx, p, text))
 		}
 		return errors.Join(errs...)
 	}

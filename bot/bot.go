@@ -76,6 +76,9 @@ type Messenger interface {
 	Prompt(ctx context.Context, to string, p Prompt) (MessageRef, error)
 	// Edit replaces a prompt's text and removes its buttons.
 	Edit(ctx context.Context, ref MessageRef, text string) error
+	// Reprompt replaces a prompt's text and keeps its buttons (a request
+	// that needs more approvals).
+	Reprompt(ctx context.Context, ref MessageRef, p Prompt) error
 }
 
 // Prompt is an approval request: text and two buttons whose clicks come back
@@ -113,7 +116,9 @@ func (noMessenger) Reopen(ThreadRef) Thread                  { return noThread{}
 func (noMessenger) Prompt(context.Context, string, Prompt) (MessageRef, error) {
 	return MessageRef{}, errNoMessenger
 }
-func (noMessenger) Edit(context.Context, MessageRef, string) error { return errNoMessenger }
+
+func (noMessenger) Reprompt(context.Context, MessageRef, Prompt) error { return errNoMessenger }
+func (noMessenger) Edit(context.Context, MessageRef, string) error     { return errNoMessenger }
 
 // noThread is a thread noMessenger cannot reach: each send fails.
 type noThread struct{}

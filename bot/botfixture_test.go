@@ -346,12 +346,13 @@ func wantNotContains(t testing.TB, what, got string, frags ...string) {
 // recMessenger is a Messenger that records DMs, what is said in reopened
 // threads, approval prompts (with their Value) and prompt edits.
 type recMessenger struct {
-	mu      sync.Mutex
-	dms     []sentDM
-	thread  []threadPost
-	prompts []sentPrompt
-	edits   []promptEdit
-	seq     int
+	mu        sync.Mutex
+	dms       []sentDM
+	thread    []threadPost
+	prompts   []sentPrompt
+	edits     []promptEdit
+	reprompts []sentPrompt
+	seq       int
 }
 
 type sentDM struct{ User, Text string }
@@ -397,6 +398,13 @@ func (m *recMessenger) Prompt(_ context.Context, to string, p bot.Prompt) (bot.M
 	ref := bot.MessageRef{Channel: ch, TS: fmt.Sprintf("1800000000.%06d", m.seq)}
 	m.prompts = append(m.prompts, sentPrompt{to, p, ref})
 	return ref, nil
+}
+
+func (m *recMessenger) Reprompt(_ context.Context, ref bot.MessageRef, p bot.Prompt) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reprompts = append(m.reprompts, sentPrompt{To: ref.Channel, Prompt: p, Ref: ref})
+	return nil
 }
 
 func (m *recMessenger) Edit(_ context.Context, ref bot.MessageRef, text string) error {

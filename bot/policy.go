@@ -25,6 +25,9 @@ type App struct {
 	RequireReason bool
 	// Approvers decide approval requests; empty means the admins.
 	Approvers []string
+	// ApprovalsNeeded is how many distinct approvers must approve (default 1);
+	// one denial decides.
+	ApprovalsNeeded int
 	// ApprovalChannel is where approval requests are posted; empty means a DM to each approver.
 	ApprovalChannel string
 	// ApprovalTTL is how long a request waits for a decision before it expires.

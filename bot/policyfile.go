@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -164,6 +165,13 @@ func (p *Policy) Validate() error {
 		errs = append(errs, a.idProblems(entry)...)
 		if (len(a.Requesters) > 0 || a.RequireApproval) && len(a.Approvers) == 0 && len(p.Admins) == 0 {
 			bad(entry, "approvers", "approvals are on but nobody can approve: list approvers (or admins)")
+		}
+		approvers := p.Approvers(a)
+		switch {
+		case a.ApprovalsNeeded < 0 || a.ApprovalsNeeded > 5:
+			bad(entry, "approvals_needed", "must be 1 to 5, got %d", a.ApprovalsNeeded)
+		case a.ApprovalsNeeded > 1 && a.ApprovalsNeeded > len(approvers) && !slices.ContainsFunc(approvers, isGroupID):
+			bad(entry, "approvals_needed", "%d distinct approvers must approve, but only %d are listed (approvers, or the admins)", a.ApprovalsNeeded, len(approvers))
 		}
 	}
 	if p.AdminChannel != "" && !channelPattern.MatchString(p.AdminChannel) {

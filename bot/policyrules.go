@@ -28,6 +28,7 @@ type appRules struct {
 	Requesters      []string `yaml:"requesters"`
 	RequireApproval *bool    `yaml:"require_approval"`
 	RequireReason   *bool    `yaml:"require_reason"`
+	ApprovalsNeeded int      `yaml:"approvals_needed"`
 	Approvers       []string `yaml:"approvers"`
 	ApprovalChannel string   `yaml:"approval_channel"`
 	ApprovalTTL     string   `yaml:"approval_ttl"`
@@ -86,6 +87,9 @@ func (r appRules) over(base appRules) appRules {
 	if out.Slots == 0 {
 		out.Slots = base.Slots
 	}
+	if out.ApprovalsNeeded = r.ApprovalsNeeded; out.ApprovalsNeeded == 0 {
+		out.ApprovalsNeeded = base.ApprovalsNeeded
+	}
 	if out.RequireApproval == nil {
 		out.RequireApproval = base.RequireApproval
 	}
@@ -123,7 +127,7 @@ func (r appRules) app(id, name string) App {
 	return App{ID: id, Name: name, Binders: r.Binders, Channels: r.Channels, Slots: r.Slots, QRPath: r.QRPath,
 		DefaultDuration: dur(r.DefaultDuration), MaxDuration: dur(r.MaxDuration), Requesters: r.Requesters,
 		RequireApproval: r.RequireApproval != nil && *r.RequireApproval, Approvers: r.Approvers,
-		RequireReason:   r.RequireReason != nil && *r.RequireReason,
+		RequireReason: r.RequireReason != nil && *r.RequireReason, ApprovalsNeeded: r.ApprovalsNeeded,
 		ApprovalChannel: r.ApprovalChannel, ApprovalTTL: dur(r.ApprovalTTL)}
 }
 

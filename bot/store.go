@@ -170,7 +170,24 @@ type Approval struct {
 	Prompts      []MessageRef
 	JobID        int64  // the bind job an approval made, 0 for none
 	Reason       string // why it is asked for (raw: escape before showing)
+	Votes        []Vote // approvals given so far, oldest first (the deciding one included)
 }
+
+// Vote is one approver's approval of a request.
+type Vote struct {
+	By string
+	At time.Time
+}
+
+// VoteResult is what recording an approval did.
+type VoteResult int
+
+const (
+	VoteRecorded   VoteResult = iota // counted; more approvals are needed
+	VoteDecided                      // the last one needed: approved, its bind job written
+	VoteAlready                      // this approver had approved already: nothing changed
+	VoteNotPending                   // decided (or expired) before: nothing changed
+)
 
 // Approvals keeps approval requests.
 type Approvals interface {
@@ -184,6 +201,10 @@ type Approvals interface {
 	Decide(ctx context.Context, id int64, state ApprovalState, by string, at time.Time) (a Approval, decided bool, err error)
 	// StaleApprovals lists pending approvals whose ExpiresAt is before now.
 	StaleApprovals(ctx context.Context, now time.Time) ([]Approval, error)
+	// Vote records by's approval of pending approval id at at. The needed-th
+	// distinct approver's decides it, as Decide does; earlier ones are only
+	// recorded. Of concurrent votes, each is counted once.
+	Vote(ctx context.Context, id int64, by string, at time.Time, needed int) (Approval, VoteResult, error)
 }
 
 // JobKind is the WeChat change a job makes.

@@ -78,6 +78,11 @@ var textEN = map[string]string{
 	"parent.working_for":      "<@%s> asked to bind `%s` as an experiencer of *%s* (`%s`) for <@%s> — working…",
 	"deny.on_behalf":          "Only admins may bind for someone else (`… for @person`). Ask one: %s",
 	"bind.for_you":            "<@%s> bound `%s` as an experiencer of *%s* for you. Your access ends %s; I will tell you a day before. To end it sooner: `/bindtester unbind %s #%d`.",
+	"approval.votes":          "Approved by %s.",
+	"approval.vote":           "<@%s> (%s)",
+	"approval.more_needed":    "Waiting for %d more approval(s), each from another approver.",
+	"approval.voted":          "<@%s>, <@%s> approved your request; it needs %d more approval(s) from other approvers.",
+	"approval.already_voted":  "You have approved this already; it needs %d more approval(s), from other approvers.",
 	"bind.being_unbound":      "`%s` is being removed from *%s* right now (its access ended, or someone ended it). Ask again in a minute, once that is done.",
 	"unbind.busy":             "`%s` is being removed from *%s* right now; you will hear when it is done.",
 

@@ -81,6 +81,11 @@ var textZH = map[string]string{
 	"parent.working_for":      "<@%s> 申请将 `%s` 绑定为 *%s*（`%s`）的体验者，归 <@%s> 使用——处理中…",
 	"deny.on_behalf":          "只有管理员可以替他人绑定（`… for @某人`）。请联系管理员：%s",
 	"bind.for_you":            "<@%s> 已为你将 `%s` 绑定为 *%s* 的体验者。体验权限将于 %s 到期，到期前一天我会提醒你。如需提前结束：`/bindtester unbind %s #%d`。",
+	"approval.votes":          "已批准：%s。",
+	"approval.vote":           "<@%s>（于 %s）",
+	"approval.more_needed":    "还需要 %d 位其他审批人批准。",
+	"approval.voted":          "<@%s>，<@%s> 批准了你的申请；还需要 %d 位其他审批人批准。",
+	"approval.already_voted":  "你已经批准过了；还需要 %d 位其他审批人批准。",
 	"bind.being_unbound":      "`%s` 正在从 *%s* 移除（访问已到期，或有人结束了它）。请过一分钟、移除完成后再申请。",
 	"unbind.busy":             "正在将 `%s` 从 *%s* 移除，完成后会通知你。",
 

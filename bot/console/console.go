@@ -180,6 +180,13 @@ func (c *Console) Prompt(_ context.Context, to string, p bot.Prompt) (bot.Messag
 	return bot.MessageRef{Channel: to, TS: strconv.Itoa(id)}, nil
 }
 
+// Reprompt prints a prompt's new text, its buttons still there.
+func (c *Console) Reprompt(_ context.Context, ref bot.MessageRef, p bot.Prompt) error {
+	c.print("%s", indent(plain(p.Text)+fmt.Sprintf("\n[%s] [%s]  (type :approve %s or :deny %s as an approver)", p.Approve, p.Deny, p.Value, p.Value),
+		fmt.Sprintf("[message %s updated] ", ref.TS)))
+	return nil
+}
+
 // Edit prints a prompt's replacement.
 func (c *Console) Edit(_ context.Context, ref bot.MessageRef, text string) error {
 	c.print("%s", indent(plain(text), fmt.Sprintf("[message %s updated] ", ref.TS)))

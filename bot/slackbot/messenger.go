@@ -23,17 +23,27 @@ func (a *Adapter) Reopen(ref bot.ThreadRef) bot.Thread {
 
 // Prompt posts an approval request with Approve and Deny buttons (Block Kit).
 func (a *Adapter) Prompt(ctx context.Context, to string, p bot.Prompt) (bot.MessageRef, error) {
+	channel, ts, err := a.api.PostMessageContext(ctx, to, promptOptions(p)...)
+	return bot.MessageRef{Channel: channel, TS: ts}, err
+}
+
+// Reprompt replaces a prompt's text, its buttons kept.
+func (a *Adapter) Reprompt(ctx context.Context, ref bot.MessageRef, p bot.Prompt) error {
+	_, _, _, err := a.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, promptOptions(p)...)
+	return err
+}
+
+// promptOptions are a prompt's text (the notification) and its blocks: the
+// text, then Approve and Deny.
+func promptOptions(p bot.Prompt) []slack.MsgOption {
 	approve := slack.NewButtonBlockElement(bot.ActionApprove, p.Value, slack.NewTextBlockObject(slack.PlainTextType, p.Approve, false, false))
 	approve.Style = slack.StylePrimary
 	deny := slack.NewButtonBlockElement(bot.ActionDeny, p.Value, slack.NewTextBlockObject(slack.PlainTextType, p.Deny, false, false))
 	deny.Style = slack.StyleDanger
-	channel, ts, err := a.api.PostMessageContext(ctx, to,
-		slack.MsgOptionText(p.Text, false), // the notification text
-		slack.MsgOptionBlocks(
-			slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, p.Text, false, true), nil, nil),
-			slack.NewActionBlock("approval", approve, deny),
-		))
-	return bot.MessageRef{Channel: channel, TS: ts}, err
+	return []slack.MsgOption{slack.MsgOptionText(p.Text, false), slack.MsgOptionBlocks(
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, p.Text, false, true), nil, nil),
+		slack.NewActionBlock("approval", approve, deny),
+	)}
 }
 
 // Edit replaces a prompt with text, removing its buttons.

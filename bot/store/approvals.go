@@ -6,13 +6,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bindtester/bindtester/bot"
 )
 
 const approvalCols = `id, app_id, wechat_masked, requester, thread_channel, thread_parent_ts, thread_ts,
-	duration, state, decided_by, decided_at, created_at, expires_at, prompts, job_id, reason`
+	duration, state, decided_by, decided_at, created_at, expires_at, prompts, job_id, reason, votes`
+
+// vote is how a bot.Vote is kept in the votes JSON column.
+type vote struct {
+	By string `json:"by"`
+	At int64  `json:"at"`
+}
 
 // prompt is how a bot.MessageRef is kept in the prompts JSON column.
 type prompt struct {
@@ -32,12 +39,19 @@ func promptsJSON(refs []bot.MessageRef) (string, error) {
 func scanApproval(row scanner) (bot.Approval, error) {
 	var a bot.Approval
 	var duration, decided, created, expires int64
-	var state, prompts string
+	var state, prompts, votes string
 	err := row.Scan(&a.ID, &a.AppID, &a.WechatMasked, &a.Requester,
 		&a.Thread.Channel, &a.Thread.ParentTS, &a.Thread.ThreadTS,
-		&duration, &state, &a.DecidedBy, &decided, &created, &expires, &prompts, &a.JobID, &a.Reason)
+		&duration, &state, &a.DecidedBy, &decided, &created, &expires, &prompts, &a.JobID, &a.Reason, &votes)
 	if err != nil {
 		return bot.Approval{}, err
+	}
+	var vs []vote
+	if err := json.Unmarshal([]byte(votes), &vs); err != nil {
+		return bot.Approval{}, fmt.Errorf("approval %d votes: %w", a.ID, err)
+	}
+	for _, v := range vs {
+		a.Votes = append(a.Votes, bot.Vote{By: v.By, At: fromUnixNano(v.At)})
 	}
 	var ps []prompt
 	if err := json.Unmarshal([]byte(prompts), &ps); err != nil {
@@ -128,34 +142,8 @@ func (s *Store) Decide(ctx context.Context, id int64, state bot.ApprovalState, b
 	}
 	err = s.write(ctx, what, func(ctx context.Context, t tx) error {
 		var err error
-		a, err = scanApproval(t.QueryRowContext(ctx, `UPDATE approvals
-			SET state = ?, decided_by = ?, decided_at = ?
-			WHERE id = ? AND state = 'pending'
-			RETURNING `+approvalCols,
-			string(state), by, unixNano(at), id))
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return nil
-		case err != nil:
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		decided = true
-		if state != bot.ApprovalApproved {
-			return nil
-		}
-		var sealed []byte
-		var hash string
-		if err := t.QueryRowContext(ctx, `SELECT wechat_sealed, wechat_hash FROM approvals WHERE id = ?`, id).Scan(&sealed, &hash); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		j := bot.Job{Kind: bot.JobBind, AppID: a.AppID, WechatMasked: a.WechatMasked, Requester: a.Requester, Actor: by,
-			Channel: a.Thread.Channel, Thread: a.Thread, Duration: a.Duration, ApprovalID: a.ID, CreatedAt: at, Reason: a.Reason}
-		job, err := insertJob(ctx, t, j, hash, sealed, 0)
-		if err != nil {
-			return fmt.Errorf("%s: %w", what, err)
-		}
-		a.JobID = job.ID
-		return execOne(ctx, t, what, `UPDATE approvals SET job_id = ? WHERE id = ?`, a.JobID, id)
+		a, decided, err = s.decideIn(ctx, t, what, id, state, by, at)
+		return err
 	})
 	if err != nil || decided {
 		return a, decided, err
@@ -166,6 +154,83 @@ func (s *Store) Decide(ctx context.Context, id int64, state bot.ApprovalState, b
 		return bot.Approval{}, false, fmt.Errorf("%s: %w", what, err)
 	}
 	return a, false, nil
+}
+
+// decideIn is Decide inside t: decided is false when the approval was no longer pending.
+func (s *Store) decideIn(ctx context.Context, t tx, what string, id int64, state bot.ApprovalState, by string, at time.Time) (a bot.Approval, decided bool, err error) {
+	a, err = scanApproval(t.QueryRowContext(ctx, `UPDATE approvals
+		SET state = ?, decided_by = ?, decided_at = ?
+		WHERE id = ? AND state = 'pending'
+		RETURNING `+approvalCols,
+		string(state), by, unixNano(at), id))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return a, false, nil
+	case err != nil:
+		return a, false, fmt.Errorf("%s: %w", what, err)
+	}
+	if state != bot.ApprovalApproved {
+		return a, true, nil
+	}
+	var sealed []byte
+	var hash string
+	if err := t.QueryRowContext(ctx, `SELECT wechat_sealed, wechat_hash FROM approvals WHERE id = ?`, id).Scan(&sealed, &hash); err != nil {
+		return a, false, fmt.Errorf("%s: %w", what, err)
+	}
+	j := bot.Job{Kind: bot.JobBind, AppID: a.AppID, WechatMasked: a.WechatMasked, Requester: a.Requester, Actor: by,
+		Channel: a.Thread.Channel, Thread: a.Thread, Duration: a.Duration, ApprovalID: a.ID, CreatedAt: at, Reason: a.Reason}
+	job, err := insertJob(ctx, t, j, hash, sealed, 0)
+	if err != nil {
+		return a, false, fmt.Errorf("%s: %w", what, err)
+	}
+	a.JobID = job.ID
+	return a, true, execOne(ctx, t, what, `UPDATE approvals SET job_id = ? WHERE id = ?`, a.JobID, id)
+}
+
+// Vote records by's approval of pending approval id (see bot.Approvals).
+func (s *Store) Vote(ctx context.Context, id int64, by string, at time.Time, needed int) (bot.Approval, bot.VoteResult, error) {
+	what := fmt.Sprintf("approve request %d", id)
+	var a bot.Approval
+	var res bot.VoteResult
+	err := s.write(ctx, what, func(ctx context.Context, t tx) error {
+		var err error
+		a, err = scanApproval(t.QueryRowContext(ctx, `SELECT `+approvalCols+` FROM approvals WHERE id = ?`+s.forUpdate(), id))
+		if err != nil {
+			return rowErr(fmt.Sprintf("approval %d", id), err)
+		}
+		switch {
+		case a.State != bot.ApprovalPending:
+			res = bot.VoteNotPending
+			return nil
+		case slices.ContainsFunc(a.Votes, func(v bot.Vote) bool { return v.By == by }):
+			res = bot.VoteAlready
+			return nil
+		}
+		a.Votes = append(a.Votes, bot.Vote{By: by, At: at})
+		vs := make([]vote, len(a.Votes))
+		for i, v := range a.Votes {
+			vs[i] = vote{By: v.By, At: unixNano(v.At)}
+		}
+		js, _ := json.Marshal(vs)
+		if err := execOne(ctx, t, what, `UPDATE approvals SET votes = ? WHERE id = ?`, string(js), id); err != nil {
+			return err
+		}
+		if len(a.Votes) < needed {
+			res = bot.VoteRecorded
+			return nil
+		}
+		votes := a.Votes
+		var decided bool
+		if a, decided, err = s.decideIn(ctx, t, what, id, bot.ApprovalApproved, by, at); err != nil {
+			return err
+		}
+		a.Votes, res = votes, bot.VoteDecided
+		if !decided { // it was pending a moment ago, under this transaction's lock
+			return fmt.Errorf("%s: no longer pending", what)
+		}
+		return nil
+	})
+	return a, res, err
 }
 
 // StaleApprovals lists pending approvals whose ExpiresAt is before now, oldest first.

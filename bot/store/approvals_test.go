@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -202,6 +203,42 @@ func TestStaleApprovals(t *testing.T) {
 		}
 		if got, ok, _ := s.Decide(ctx, old.ID, bot.ApprovalApproved, "U3", now); ok || got.State != bot.ApprovalExpired {
 			t.Errorf("late approval = %v, %+v; want the expiry to stand", ok, got)
+		}
+	})
+}
+
+// Two approvers of a request needing two, clicking at once: both counted,
+// exactly one decides, one bind job; a third finds it decided.
+func TestVotesCountedOnceEach(t *testing.T) {
+	eachEngine(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		a := newApproval(t, s, t0.Add(time.Hour), "tester_one")
+		results := make([]bot.VoteResult, 2)
+		var wg sync.WaitGroup
+		for i, by := range []string{"UAPP1", "UAPP2"} {
+			wg.Go(func() {
+				_, res, err := s.Vote(ctx, a.ID, by, t0.Add(time.Minute), 2)
+				if err != nil {
+					t.Error(err)
+				}
+				results[i] = res
+			})
+		}
+		wg.Wait()
+		if !slices.Contains(results, bot.VoteDecided) || !slices.Contains(results, bot.VoteRecorded) {
+			t.Fatalf("results %v; want one recorded, one decided", results)
+		}
+		got, err := s.Approval(ctx, a.ID)
+		if err != nil || got.State != bot.ApprovalApproved || len(got.Votes) != 2 || got.JobID == 0 {
+			t.Fatalf("approval %+v, %v; want approved with two votes and a job", got, err)
+		}
+		if _, res, _ := s.Vote(ctx, a.ID, "UAPP3", t0.Add(2*time.Minute), 2); res != bot.VoteNotPending {
+			t.Errorf("a third vote: %v; want not pending", res)
+		}
+		b := newApproval(t, s, t0.Add(time.Hour), "tester_two")
+		s.Vote(ctx, b.ID, "UAPP1", t0, 2)
+		if _, res, _ := s.Vote(ctx, b.ID, "UAPP1", t0, 2); res != bot.VoteAlready {
+			t.Errorf("the same approver twice: %v; want already", res)
 		}
 	})
 }

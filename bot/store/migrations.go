@@ -118,7 +118,16 @@ ALTER TABLE approvals ADD COLUMN job_id INTEGER NOT NULL DEFAULT 0;
 	strictSQL(platformSchema),
 	// 6: why access was asked for. See reasonSchema.
 	strictSQL(reasonSchema),
+	// 7: approvals given so far, for apps that need more than one. See votesSchema.
+	strictSQL(votesSchema),
 }
+
+// votesSchema is SQLite's migration 7 and PostgreSQL's 4: the approvals a
+// pending request has had so far, a JSON list of {"by","at"} (at in unix
+// nanoseconds), for apps that need several distinct approvers.
+const votesSchema = `
+ALTER TABLE approvals ADD COLUMN votes TEXT NOT NULL DEFAULT '[]';
+`
 
 // reasonSchema is SQLite's migration 6 and PostgreSQL's 3: the reason a
 // requester gave, kept with the request, the job and the grant (raw text,

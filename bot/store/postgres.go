@@ -295,4 +295,5 @@ CREATE TABLE refresh_tokens (
 ` + jobsSchema),
 	postgresSQL(platformSchema),
 	postgresSQL(reasonSchema),
+	postgresSQL(votesSchema),
 }

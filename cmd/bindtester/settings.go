@@ -199,7 +199,7 @@ func loadPolicy(p *problems, getenv func(string) string, s *settings) *bot.Polic
 	admins := splitList(getenv("BINDTESTER_ADMINS"))
 	oneApp := []string{"BINDTESTER_APPID", "BINDTESTER_APP_NAME", "BINDTESTER_APP_ALIASES", "BINDTESTER_BINDERS", "BINDTESTER_CHANNELS",
 		"BINDTESTER_SLOTS", "BINDTESTER_QR_PATH", "BINDTESTER_DEFAULT_DURATION", "BINDTESTER_MAX_DURATION", "BINDTESTER_REQUESTERS",
-		"BINDTESTER_REQUIRE_APPROVAL", "BINDTESTER_REQUIRE_REASON", "BINDTESTER_APPROVERS", "BINDTESTER_APPROVAL_CHANNEL", "BINDTESTER_APPROVAL_TTL"}
+		"BINDTESTER_REQUIRE_APPROVAL", "BINDTESTER_REQUIRE_REASON", "BINDTESTER_APPROVALS_NEEDED", "BINDTESTER_APPROVERS", "BINDTESTER_APPROVAL_CHANNEL", "BINDTESTER_APPROVAL_TTL"}
 	s.PolicyFile = getenv("BINDTESTER_POLICY_FILE")
 	if s.PolicyFile != "" {
 		for _, v := range oneApp {
@@ -239,8 +239,8 @@ func loadPolicy(p *problems, getenv func(string) string, s *settings) *bot.Polic
 		DefaultDuration: accessDuration(p, getenv, "BINDTESTER_DEFAULT_DURATION"), MaxDuration: accessDuration(p, getenv, "BINDTESTER_MAX_DURATION"),
 		Requesters: splitList(getenv("BINDTESTER_REQUESTERS")), Approvers: splitList(getenv("BINDTESTER_APPROVERS")),
 		RequireApproval: boolean(p, getenv, "BINDTESTER_REQUIRE_APPROVAL"), ApprovalChannel: getenv("BINDTESTER_APPROVAL_CHANNEL"),
-		RequireReason: boolean(p, getenv, "BINDTESTER_REQUIRE_REASON"),
-		ApprovalTTL:   accessDuration(p, getenv, "BINDTESTER_APPROVAL_TTL"),
+		RequireReason: boolean(p, getenv, "BINDTESTER_REQUIRE_REASON"), ApprovalsNeeded: number(p, getenv, "BINDTESTER_APPROVALS_NEEDED", 0),
+		ApprovalTTL: accessDuration(p, getenv, "BINDTESTER_APPROVAL_TTL"),
 	}}}
 	policyProblems(p, pol.Validate())
 	return pol
@@ -251,7 +251,7 @@ var oneAppVariable = map[string]string{
 	"admins": "BINDTESTER_ADMINS", "apps": "BINDTESTER_APPID", "appid": "BINDTESTER_APPID",
 	"aliases": "BINDTESTER_APP_ALIASES", "binders": "BINDTESTER_BINDERS", "channels": "BINDTESTER_CHANNELS",
 	"slots": "BINDTESTER_SLOTS", "default_duration": "BINDTESTER_DEFAULT_DURATION", "max_duration": "BINDTESTER_MAX_DURATION",
-	"requesters": "BINDTESTER_REQUESTERS", "approvers": "BINDTESTER_APPROVERS", "approval_channel": "BINDTESTER_APPROVAL_CHANNEL",
+	"requesters": "BINDTESTER_REQUESTERS", "approvers": "BINDTESTER_APPROVERS", "approval_channel": "BINDTESTER_APPROVAL_CHANNEL", "approvals_needed": "BINDTESTER_APPROVALS_NEEDED",
 }
 
 // policyProblems reports a policy built from the environment, naming the variable of each field.
