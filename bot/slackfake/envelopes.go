@@ -15,6 +15,8 @@ type envelope struct {
 	payload      json.RawMessage
 	retryAttempt int
 	retryReason  string
+	accepts      bool      // accepts_response_payload: the ack may answer (see acceptsResponse)
+	submits      string    // for a view_submission, the ID of the view it submits
 	raw          []byte    // what is written: marshal() of the fields above
 	on           *wsConn   // the connection it was last written to, while not acked
 	deliveries   []int     // numbers of the connections it was written to, in order
@@ -26,7 +28,7 @@ func (e *envelope) marshal() []byte {
 		"envelope_id":              e.id,
 		"type":                     e.typ,
 		"payload":                  e.payload,
-		"accepts_response_payload": e.typ == "slash_commands",
+		"accepts_response_payload": e.accepts,
 		"retry_attempt":            e.retryAttempt,
 		"retry_reason":             e.retryReason,
 	})
@@ -42,7 +44,7 @@ type SlashCommand struct {
 	ChannelID   string
 	ChannelName string
 	TeamID      string // default TeamID
-	TriggerID   string // generated when empty
+	TriggerID   string // generated when empty; views.open accepts it (see SetTriggerLifetime)
 }
 
 // AppMention describes a message that mentions the bot, e.g. Text "<@UBOT> wx… id".
@@ -53,12 +55,22 @@ type AppMention struct {
 	EventID                 string // generated when empty
 }
 
-// BlockAction describes a user pressing a button (or other element) in a message.
+// BlockAction describes a user pressing a button in a message, or, with ViewID set, in a
+// view: a modal or a home tab.
 type BlockAction struct {
 	UserID, ChannelID string
 	MessageTS         string // the message holding the element
 	ActionID, BlockID string
 	Value             string
+
+	// ViewID says the button is in that view (modal or home tab) rather than in a message:
+	// the payload's container is {"type":"view","view_id":…} and it carries the view, and no
+	// channel, message or response_url. ChannelID and MessageTS are then ignored, and an
+	// empty UserID means the view's owner.
+	ViewID string
+	// Values is what the user has entered in the view's inputs so far, as for SubmitView
+	// (without its check of required inputs); only with ViewID.
+	Values map[string]map[string]any
 }
 
 // SlashCommand delivers a "slash_commands" envelope. Its response_url points at the fake,
@@ -71,7 +83,7 @@ func (s *Server) SlashCommand(c SlashCommand) (envelopeID string) {
 		c.TeamID = TeamID
 	}
 	if c.TriggerID == "" {
-		c.TriggerID = s.id("trigger-")
+		c.TriggerID = s.newTriggerID()
 	}
 	return s.SendEnvelope("slash_commands", map[string]any{
 		"token":                 "fake-verification-token",
@@ -130,34 +142,50 @@ func (s *Server) sendEvent(eventID string, event any) string {
 	})
 }
 
-// BlockAction delivers an "interactive" envelope with a "block_actions" payload.
+// BlockAction delivers an "interactive" envelope with a "block_actions" payload. It carries a
+// fresh trigger_id that views.open accepts. With a.ViewID it panics if the fake does not know
+// that view, or if a.Values does not fit it: a bug in the test.
 func (s *Server) BlockAction(a BlockAction) (envelopeID string) {
-	return s.SendEnvelope("interactive", map[string]any{
-		"type":         "block_actions",
-		"token":        "fake-verification-token",
-		"api_app_id":   AppID,
-		"trigger_id":   s.id("trigger-"),
-		"response_url": s.newResponseURL(a.ChannelID, a.UserID),
-		"team":         map[string]any{"id": TeamID, "domain": "fake"},
-		"user":         map[string]any{"id": a.UserID, "team_id": TeamID},
-		"channel":      map[string]any{"id": a.ChannelID},
-		"container": map[string]any{
-			"type": "message", "message_ts": a.MessageTS, "channel_id": a.ChannelID, "is_ephemeral": false,
-		},
-		"message": map[string]any{
-			"type": "message", "user": BotUserID, "bot_id": BotID, "ts": a.MessageTS, "text": "",
-		},
+	payload := map[string]any{
+		"type":                  "block_actions",
+		"token":                 "fake-verification-token",
+		"api_app_id":            AppID,
+		"trigger_id":            s.newTriggerID(),
+		"team":                  map[string]any{"id": TeamID, "domain": "fake"},
+		"user":                  map[string]any{"id": a.UserID, "username": a.UserID, "name": a.UserID, "team_id": TeamID},
+		"is_enterprise_install": false,
+		"enterprise":            nil,
 		"actions": []map[string]any{{
 			"type": "button", "action_id": a.ActionID, "block_id": a.BlockID,
 			"value": a.Value, "action_ts": s.ts(),
 		}},
-		"state": map[string]any{"values": map[string]any{}},
-	})
+	}
+	if a.ViewID != "" {
+		view, state, owner := s.viewPayload("BlockAction", a.ViewID, a.UserID, a.Values, false)
+		payload["user"] = map[string]any{"id": owner, "username": owner, "name": owner, "team_id": TeamID}
+		payload["container"] = map[string]any{"type": "view", "view_id": a.ViewID}
+		payload["view"] = view
+		payload["state"] = state
+		return s.SendEnvelope("interactive", payload)
+	}
+	payload["response_url"] = s.newResponseURL(a.ChannelID, a.UserID)
+	payload["channel"] = map[string]any{"id": a.ChannelID}
+	payload["container"] = map[string]any{
+		"type": "message", "message_ts": a.MessageTS, "channel_id": a.ChannelID, "is_ephemeral": false,
+	}
+	payload["message"] = map[string]any{
+		"type": "message", "user": BotUserID, "bot_id": BotID, "ts": a.MessageTS, "text": "",
+	}
+	payload["state"] = map[string]any{"values": map[string]any{}}
+	return s.SendEnvelope("interactive", payload)
 }
 
 // SendEnvelope delivers any envelope type with payload marshalled as JSON to one live
 // connection, the next in turn. Envelopes sent while no connection takes envelopes wait for the
-// next one. A payload that does not marshal is a bug in the test, and panics.
+// next one. A payload that does not marshal is a bug in the test, and panics. A top-level
+// "trigger_id" in the payload becomes one views.open accepts, for the payload's user; an
+// "interactive" view_submission or block_suggestion payload is marked as accepting a response
+// payload in its ack.
 func (s *Server) SendEnvelope(typ string, payload any) (envelopeID string) {
 	raw, err := json.Marshal(payload)
 	if err != nil {
@@ -180,6 +208,7 @@ func (s *Server) Redeliver(envelopeID string) (newEnvelopeID string) {
 }
 
 func (s *Server) enqueue(typ string, payload json.RawMessage, retryAttempt int) string {
+	facts := factsOf(payload)
 	s.mu.Lock()
 	n := s.nextLocked()
 	env := &envelope{
@@ -188,11 +217,16 @@ func (s *Server) enqueue(typ string, payload json.RawMessage, retryAttempt int) 
 		seq:          n,
 		payload:      payload,
 		retryAttempt: retryAttempt,
+		accepts:      acceptsResponse(typ, facts),
+	}
+	if typ == "interactive" && facts.Type == "view_submission" {
+		env.submits = facts.View.ID
 	}
 	if retryAttempt > 0 {
 		env.retryReason = "timeout"
 	}
 	env.raw = env.marshal()
+	s.rememberTriggerLocked(env, facts)
 	s.envelopes[env.id] = env
 	s.queue = append(s.queue, env)
 	s.mu.Unlock()
@@ -207,11 +241,22 @@ func (s *Server) AckCount(envelopeID string) int {
 	return s.acks[envelopeID]
 }
 
-// AckPayload returns the payload of the envelope's last ack that carried one, or nil.
+// AckPayload returns the payload of the envelope's last ack that carried one, or nil: for a
+// view_submission, e.g. {"response_action":"errors","errors":{"block_id":"message"}}.
 func (s *Server) AckPayload(envelopeID string) json.RawMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ackPayloads[envelopeID]
+}
+
+// WaitAckPayload waits until the envelope was acked and returns the ack's payload, nil when
+// the ack carried none. ok is false when no ack came within timeout.
+func (s *Server) WaitAckPayload(envelopeID string, timeout time.Duration) (payload json.RawMessage, ok bool) {
+	ok = s.wait(timeout, func() bool {
+		payload = s.ackPayloads[envelopeID]
+		return s.acks[envelopeID] > 0
+	})
+	return payload, ok
 }
 
 // EnvelopeTimes returns when the envelope was first written to a websocket and when its first

@@ -3,8 +3,15 @@
 // A Server is a real HTTP server on 127.0.0.1 speaking both protocols a Socket Mode app uses:
 // the Web API (point slack-go at it with slack.OptionAPIURL(server.URL)) and the Socket Mode
 // websocket that apps.connections.open hands out. Tests push envelopes (slash commands, app
-// mentions, block actions), watch the acks, and read back every message, ephemeral, update,
-// response_url post and file the bot produced. Switches make Slack misbehave the way it does in
+// mentions, block actions, app_home_opened, view submissions and closes), watch the acks and
+// their response payloads, and read back every message, ephemeral, update, response_url post,
+// file, modal and home tab the bot produced.
+//
+// Modals and home tabs follow Slack's rules: views.open takes only a trigger_id the fake put in
+// an envelope, once, within 3 seconds (SetTriggerLifetime); views.update and views.publish
+// answer hash_conflict for a stale hash; a view_submission's ack payload (response_action
+// errors, update, push or clear) acts on the modal as Slack would. Views, OpenViews and HomeOf
+// tell a test what the user sees. Switches make Slack misbehave the way it does in
 // production: rate limits, slow methods, channels the bot is not in, unknown users, revoked
 // tokens, disconnects and dead sockets.
 //
@@ -118,6 +125,16 @@ type Server struct {
 	latency       map[string]time.Duration
 	responseURLs  map[string]*responseURL
 	uploads       map[string]*upload
+
+	// Views: modals and home tabs (views.go).
+	views           map[string]*liveView // by view ID
+	viewOrder       []string             // view IDs, in the order they were first opened or published
+	viewLog         []View               // every version, in order
+	homes           map[string]string    // user ID → home tab view ID
+	externalIDs     map[string]string    // external_id → view ID
+	triggers        map[string]*trigger  // trigger_id → what views.open needs to know
+	triggerLifetime time.Duration
+	homeTabOff      bool
 }
 
 type user struct{ name, locale string }
@@ -164,6 +181,11 @@ func newServer(botToken, appToken string, tls bool) *Server {
 		latency:          map[string]time.Duration{},
 		responseURLs:     map[string]*responseURL{},
 		uploads:          map[string]*upload{},
+		views:            map[string]*liveView{},
+		homes:            map[string]string{},
+		externalIDs:      map[string]string{},
+		triggers:         map[string]*trigger{},
+		triggerLifetime:  DefaultTriggerLifetime,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/api/{method}", s.serveAPI)

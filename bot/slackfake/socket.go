@@ -311,7 +311,8 @@ func (s *Server) ping(c *wsConn, interval time.Duration) {
 }
 
 // readAcks records the client's acks, {"envelope_id":"…","payload":…}, until the connection
-// ends. An ack counts for its envelope whichever connection it comes on.
+// ends. An ack counts for its envelope whichever connection it comes on. The first ack of a
+// view_submission acts on the modal (see SubmitView).
 func (s *Server) readAcks(c *wsConn) {
 	defer s.forget(c)
 	for {
@@ -335,6 +336,9 @@ func (s *Server) readAcks(c *wsConn) {
 		if env := s.envelopes[ack.EnvelopeID]; env != nil {
 			if env.acked.IsZero() {
 				env.acked = now
+				if env.submits != "" { // Slack acts on the first answer only
+					s.applyResponseActionLocked(env.submits, ack.Payload)
+				}
 			}
 			if env.on != nil {
 				delete(env.on.unacked, env.id)

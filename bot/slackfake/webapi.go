@@ -63,6 +63,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		s.getUploadURL(w, r)
 	case "files.completeUploadExternal":
 		s.completeUpload(w, r)
+	case "views.open":
+		s.openView(w, r)
+	case "views.update":
+		s.updateView(w, r)
+	case "views.publish":
+		s.publishView(w, r)
 	default:
 		slackError(w, "unknown_method")
 	}
