@@ -71,7 +71,7 @@ func TestApprovalRequest(t *testing.T) {
 			for _, p := range ps {
 				to = append(to, p.To)
 				refs = append(refs, p.Ref)
-				if p.Prompt.Value != value || p.Prompt.Approve != "Approve" || p.Prompt.Deny != "Deny" {
+				if len(p.Prompt.Buttons) != 2 || p.Prompt.Buttons[0].Value != value || p.Prompt.Buttons[0].Label != "Approve" || p.Prompt.Buttons[1].Label != "Deny" || p.Prompt.Buttons[1].Value != value {
 					t.Errorf("prompt %+v", p.Prompt)
 				}
 				wantContains(t, "prompt", p.Prompt.Text, "<@"+c.user+">", "`"+testerMasked+"`", "*Shop*", "for 3d", "<#CSHOP>", "#"+value)

@@ -203,15 +203,15 @@ func promptValue(t testing.TB, m *recMessenger) (string, int64) {
 		t.Fatal("no approval prompt was sent")
 	}
 	for _, p := range ps[1:] {
-		if p.Prompt.Value != ps[0].Prompt.Value {
+		if p.Prompt.Buttons[0].Value != ps[0].Prompt.Buttons[0].Value {
 			t.Fatalf("prompts carry different values: %+v", ps)
 		}
 	}
-	id, err := strconv.ParseInt(ps[0].Prompt.Value, 10, 64)
+	id, err := strconv.ParseInt(ps[0].Prompt.Buttons[0].Value, 10, 64)
 	if err != nil {
-		t.Fatalf("prompt value %q is not an approval id", ps[0].Prompt.Value)
+		t.Fatalf("prompt value %q is not an approval id", ps[0].Prompt.Buttons[0].Value)
 	}
-	return ps[0].Prompt.Value, id
+	return ps[0].Prompt.Buttons[0].Value, id
 }
 
 func itoa(id int64) string { return strconv.FormatInt(id, 10) }

@@ -163,7 +163,9 @@ func (b *Bot) approvalPrompt(pl Lang, a Approval, app *App, channel string) Prom
 	if ch := channel; strings.HasPrefix(ch, "C") || strings.HasPrefix(ch, "G") {
 		where = "<#" + ch + ">"
 	}
-	return Prompt{Value: strconv.FormatInt(a.ID, 10), Approve: pl.T("approval.button_approve"), Deny: pl.T("approval.button_deny"),
+	id := strconv.FormatInt(a.ID, 10)
+	return Prompt{Buttons: []Button{{Action: ActionApprove, Label: pl.T("approval.button_approve"), Value: id, Style: StylePrimary},
+		{Action: ActionDeny, Label: pl.T("approval.button_deny"), Value: id, Style: StyleDanger}},
 		Text: pl.T("approval.prompt", a.Requester, a.WechatMasked, Escape(app.Name), FormatDuration(a.Duration), where, slackTime(a.ExpiresAt), a.ID) +
 			reasonLine(pl, a.Reason)}
 }

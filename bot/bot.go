@@ -81,16 +81,33 @@ type Messenger interface {
 	Reprompt(ctx context.Context, ref MessageRef, p Prompt) error
 }
 
-// Prompt is an approval request: text and two buttons whose clicks come back
-// as Click{Action: ActionApprove or ActionDeny, Value: Value}.
+// Prompt is a message with buttons (an approval request, an expiry
+// reminder); a click on one comes back as Click{Action, Value} of it.
 type Prompt struct {
-	Text, Approve, Deny, Value string
+	Text    string
+	Buttons []Button
 }
 
-// Button actions of a Prompt.
+// Button is one of a Prompt's buttons.
+type Button struct {
+	Action, Label, Value string
+	Style                ButtonStyle
+}
+
+// ButtonStyle is how a button stands out.
+type ButtonStyle string
+
+const (
+	StyleDefault ButtonStyle = ""
+	StylePrimary ButtonStyle = "primary"
+	StyleDanger  ButtonStyle = "danger"
+)
+
+// Button actions.
 const (
 	ActionApprove = "approve"
 	ActionDeny    = "deny"
+	ActionExtend  = "extend" // Value: "<grant id>:<duration>"
 )
 
 // Click is a person pressing a prompt's button.

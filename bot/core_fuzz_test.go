@@ -237,7 +237,10 @@ func runCore(t *testing.T, bg background, text string, errcode int, errmsg, user
 		shown = append(shown, p.Text)
 	}
 	for _, p := range fx.msgr.sentPrompts() {
-		shown = append(shown, p.Prompt.Text, p.Prompt.Approve, p.Prompt.Deny)
+		shown = append(shown, p.Prompt.Text)
+		for _, b := range p.Prompt.Buttons {
+			shown = append(shown, b.Label)
+		}
 	}
 	for _, e := range fx.msgr.promptEdits() {
 		shown = append(shown, e.Text)

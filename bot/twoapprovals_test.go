@@ -35,7 +35,7 @@ func TestTwoApprovalsBindAfterTheSecondDistinctApprover(t *testing.T) {
 		t.Fatalf("%d prompts updated, want all %d", len(reprompts), nPrompts)
 	}
 	wantContains(t, "updated prompt", reprompts[0].Prompt.Text, "Approved by <@UAPP1>", "Waiting for 1 more approval")
-	if reprompts[0].Prompt.Approve == "" {
+	if len(reprompts[0].Prompt.Buttons) != 2 {
 		t.Error("the updated prompt lost its buttons")
 	}
 	wantContains(t, "requester's thread", strings.Join(f.msgr.in(req.ref(0), "reply"), "\n"), "<@UAPP1> approved your request; it needs 1 more")

@@ -91,7 +91,7 @@ func (c *Console) meta(ctx context.Context, words []string) error {
 		c.UserID = words[1]
 		c.print("(now acting as %s)", c.UserID)
 		return nil
-	case len(words) == 2 && (words[0] == ":approve" || words[0] == ":deny"):
+	case len(words) == 2 && strings.HasPrefix(words[0], ":") && words[0] != ":user": // a button: :approve N, :extend N:3d
 		return c.Handler.Click(ctx, bot.Click{UserID: c.UserID, Action: words[0][1:], Value: words[1]}, c)
 	}
 	c.print("console commands: :user U…, :approve N, :deny N, quit")
@@ -175,15 +175,25 @@ func (c *Console) Prompt(_ context.Context, to string, p bot.Prompt) (bot.Messag
 	c.n++
 	id := c.n
 	c.mu.Unlock()
-	c.print("%s", indent(plain(p.Text)+fmt.Sprintf("\n[%s] [%s]  (type :approve %s or :deny %s as an approver)", p.Approve, p.Deny, p.Value, p.Value),
-		fmt.Sprintf("[%s, message %d] ", where, id)))
+	c.print("%s", indent(plain(p.Text)+buttons(p), fmt.Sprintf("[%s, message %d] ", where, id)))
 	return bot.MessageRef{Channel: to, TS: strconv.Itoa(id)}, nil
+}
+
+// buttons shows a prompt's buttons and what to type to click each.
+func buttons(p bot.Prompt) string {
+	var out []string
+	for _, b := range p.Buttons {
+		out = append(out, fmt.Sprintf("[%s] (type :%s %s)", b.Label, b.Action, b.Value))
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "\n" + strings.Join(out, "  ")
 }
 
 // Reprompt prints a prompt's new text, its buttons still there.
 func (c *Console) Reprompt(_ context.Context, ref bot.MessageRef, p bot.Prompt) error {
-	c.print("%s", indent(plain(p.Text)+fmt.Sprintf("\n[%s] [%s]  (type :approve %s or :deny %s as an approver)", p.Approve, p.Deny, p.Value, p.Value),
-		fmt.Sprintf("[message %s updated] ", ref.TS)))
+	c.print("%s", indent(plain(p.Text)+buttons(p), fmt.Sprintf("[message %s updated] ", ref.TS)))
 	return nil
 }
 

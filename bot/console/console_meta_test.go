@@ -63,11 +63,11 @@ func TestConsoleMessenger(t *testing.T) {
 	if ref != (bot.ThreadRef{Channel: "C0HERE", ParentTS: "1", ThreadTS: "1"}) {
 		t.Errorf("Ref = %+v", ref)
 	}
-	dm, err := c.Prompt(ctx, "U0BOSS", bot.Prompt{Text: "<@U0ME> asks &lt;x&gt; (request #5)", Approve: "Approve", Deny: "Deny", Value: "5"})
+	dm, err := c.Prompt(ctx, "U0BOSS", bot.Prompt{Text: "<@U0ME> asks &lt;x&gt; (request #5)", Buttons: []bot.Button{{Action: bot.ActionApprove, Label: "Approve", Value: "5"}, {Action: bot.ActionDeny, Label: "Deny", Value: "5"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	inChannel, err := c.Prompt(ctx, "C0APPROVALS", bot.Prompt{Text: "again", Approve: "Yes", Deny: "No", Value: "6"})
+	inChannel, err := c.Prompt(ctx, "C0APPROVALS", bot.Prompt{Text: "again", Buttons: []bot.Button{{Action: bot.ActionApprove, Label: "Yes", Value: "6"}, {Action: bot.ActionDeny, Label: "No", Value: "6"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,9 +95,9 @@ func TestConsoleMessenger(t *testing.T) {
 	for _, w := range []string{
 		"[#C0HERE, message 1] @U0ME asked — waiting for approval\n",
 		"[DM to @U0BOSS, message 2] @U0ME asks <x> (request #5)\n",
-		"[Approve] [Deny]  (type :approve 5 or :deny 5 as an approver)\n",
+		"[Approve] (type :approve 5)  [Deny] (type :deny 5)\n",
 		"[#C0APPROVALS, message 3] again\n",
-		"[Yes] [No]  (type :approve 6 or :deny 6 as an approver)\n",
+		"[Yes] (type :approve 6)  [No] (type :deny 6)\n",
 		"[message 2 updated] ✅ @U0BOSS approved\n",
 		"  [thread of 1] @U0ME, approved\n",
 		"[message 1 updated] ✅ done\n",

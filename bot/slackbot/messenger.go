@@ -2,6 +2,8 @@ package slackbot
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/slack-go/slack"
 
@@ -34,16 +36,42 @@ func (a *Adapter) Reprompt(ctx context.Context, ref bot.MessageRef, p bot.Prompt
 }
 
 // promptOptions are a prompt's text (the notification) and its blocks: the
-// text, then Approve and Deny.
+// text, then its buttons. A button's action_id is its action, made unique
+// in the message with ".<n>" where two share one (clickAction undoes that).
 func promptOptions(p bot.Prompt) []slack.MsgOption {
-	approve := slack.NewButtonBlockElement(bot.ActionApprove, p.Value, slack.NewTextBlockObject(slack.PlainTextType, p.Approve, false, false))
-	approve.Style = slack.StylePrimary
-	deny := slack.NewButtonBlockElement(bot.ActionDeny, p.Value, slack.NewTextBlockObject(slack.PlainTextType, p.Deny, false, false))
-	deny.Style = slack.StyleDanger
-	return []slack.MsgOption{slack.MsgOptionText(p.Text, false), slack.MsgOptionBlocks(
-		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, p.Text, false, true), nil, nil),
-		slack.NewActionBlock("approval", approve, deny),
-	)}
+	count := map[string]int{}
+	for _, b := range p.Buttons {
+		count[b.Action]++
+	}
+	var buttons []slack.BlockElement
+	for i, b := range p.Buttons {
+		id := b.Action
+		if count[b.Action] > 1 {
+			id = fmt.Sprintf("%s.%d", b.Action, i)
+		}
+		e := slack.NewButtonBlockElement(id, b.Value, slack.NewTextBlockObject(slack.PlainTextType, b.Label, false, false))
+		e.Style = slack.Style(b.Style)
+		buttons = append(buttons, e)
+	}
+	blocks := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, p.Text, false, true), nil, nil)}
+	if len(buttons) > 0 {
+		blocks = append(blocks, slack.NewActionBlock(blockIDFor(p), buttons...))
+	}
+	return []slack.MsgOption{slack.MsgOptionText(p.Text, false), slack.MsgOptionBlocks(blocks...)}
+}
+
+// blockIDFor names a prompt's button block: "approval" for approvals, as before.
+func blockIDFor(p bot.Prompt) string {
+	if len(p.Buttons) > 0 && p.Buttons[0].Action != bot.ActionApprove {
+		return p.Buttons[0].Action
+	}
+	return "approval"
+}
+
+// clickAction is the action a button's action_id names.
+func clickAction(actionID string) string {
+	action, _, _ := strings.Cut(actionID, ".")
+	return action
 }
 
 // Edit replaces a prompt with text, removing its buttons.

@@ -227,7 +227,7 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 			return
 		}
 		act := cb.ActionCallback.BlockActions[0]
-		click := bot.Click{UserID: cb.User.ID, Action: act.ActionID, Value: act.Value}
+		click := bot.Click{UserID: cb.User.ID, Action: clickAction(act.ActionID), Value: act.Value}
 		conv := &clickConversation{a: a, responseURL: cb.ResponseURL}
 		a.spawn(ctx, cb.User.ID, "click:"+cb.TriggerID, conv, func(ctx context.Context) error { return a.handler.Click(ctx, click, conv) })
 	case socketmode.EventTypeEventsAPI:

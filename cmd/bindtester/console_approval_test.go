@@ -77,7 +77,7 @@ func TestConsoleSandboxApprovalFlow(t *testing.T) {
 	rest = after(t, rest, "[#C0CONSOLE, message 1] @U0GUEST asked to bind `gu***at`")
 	step := until(rest)
 	for _, w := range []string{"waiting for approval", "[DM to @U0ADMIN, message 2] @U0GUEST asks to bind `gu***at`",
-		"(request #1)", "[Approve] [Deny]", ":approve 1", "[thread of 1] This Mini Program needs an approval: I asked @U0ADMIN"} {
+		"(request #1)", "[Approve] (type :approve 1)  [Deny] (type :deny 1)", "[thread of 1] This Mini Program needs an approval: I asked @U0ADMIN"} {
 		if !strings.Contains(step, w) {
 			t.Errorf("the request's answer lacks %q:\n%s", w, step)
 		}
