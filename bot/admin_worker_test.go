@@ -199,6 +199,12 @@ func TestSweepWarnsADayBefore(t *testing.T) {
 				sweep(t, b)
 			}
 			dms := f.msgr.dmsTo("UALICE")
+			var extend []bot.Button
+			for _, p := range f.msgr.sentPrompts() {
+				if p.To == "UALICE" { // the warning, with its Extend buttons
+					dms, extend = append(dms, p.Prompt.Text), p.Prompt.Buttons
+				}
+			}
 			if !c.warned {
 				if len(dms) != 0 {
 					t.Errorf("DMs %q, want none", dms)
@@ -211,6 +217,9 @@ func TestSweepWarnsADayBefore(t *testing.T) {
 			wantContains(t, "warning", dms[0], "Heads-up", "`"+testerMasked+"`", "*Shop*", "<!date^"+itoa(g.ExpiresAt.Unix())+"^", "`/bindtester shop <wechat-id>`")
 			// Asking again gets the app's default, whatever this grant's length was.
 			wantNotContains(t, "warning", dms[0], tester, "%!", "<wechat-id> for")
+			if len(extend) != 2 || extend[0].Label != "+3d" || extend[1].Label != "+1w" || extend[0].Value != itoa(g.ID)+":3d" {
+				t.Errorf("Extend buttons %+v; want +3d and +1w for grant %d", extend, g.ID)
+			}
 			if strings.Contains(dms[0], "has ended") {
 				t.Errorf("the warning says access has ended: %q", dms[0])
 			}

@@ -360,6 +360,9 @@ func (b *Bot) promptTargets(ctx context.Context, app *App) []string {
 // Click handles an approver's button: only a listed approver's click counts,
 // and each request is decided once.
 func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
+	if c.Action == ActionExtend {
+		return b.extendClick(ctx, c, conv)
+	}
 	l := b.userLang(ctx, c.UserID)
 	id, err := strconv.ParseInt(c.Value, 10, 64)
 	var a Approval

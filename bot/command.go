@@ -19,6 +19,7 @@ const (
 	VerbMine         // mine
 	VerbAudit        // audit [app] [<@user>] [page N]
 	VerbApps         // apps [refresh]: admins
+	VerbExtend       // extend #N [time]
 )
 
 // Command is a parsed /bindtester line.

@@ -52,6 +52,7 @@ func commandTable() []commandSpec {
 				return b.mine(ctx, l, req, conv)
 			}},
 		{verb: VerbUnbind, word: "unbind", parse: parseUnbind, admin: "help.unbind_admin", cli: true, run: (*Bot).unbind},
+		{verb: VerbExtend, word: "extend", parse: parseExtend, help: "help.extend", cli: true, run: (*Bot).extendCommand},
 		{verb: VerbTesters, word: "testers", parse: parseTesters, who: forViewers, help: "help.testers", cli: true, run: (*Bot).testers},
 		{verb: VerbAudit, word: "audit", parse: parseAudit, who: forAdmins, deny: "deny.audit", admin: "help.audit", run: (*Bot).auditCommand},
 		{verb: VerbApps, word: "apps", parse: parseApps, who: forAdmins, deny: "deny.apps", admin: "help.apps", cli: true, run: (*Bot).appsCommand},

@@ -224,7 +224,7 @@ func (b *Bot) mine(ctx context.Context, l Lang, req Request, conv Conversation) 
 		if app, ok := b.policy().App(g.AppID); ok {
 			name, short = Escape(app.Name), shortName(app)
 		}
-		lines = append(lines, l.T("mine.grant", g.WechatMasked, name, slackTime(g.ExpiresAt), short, g.ID))
+		lines = append(lines, l.T("mine.grant", g.WechatMasked, name, slackTime(g.ExpiresAt), short, g.ID)+" "+l.T("mine.extend", g.ID))
 	}
 	return conv.Private(ctx, strings.Join(lines, "\n"))
 }

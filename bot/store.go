@@ -32,6 +32,7 @@ const (
 	EventUnknown         EventKind = "unknown"          // WeChat's answer was lost: the job asks again later
 	EventUnbound         EventKind = "unbound"          // a person unbound a tester
 	EventExpired         EventKind = "expired"          // the worker unbound a tester whose time was up
+	EventExtended        EventKind = "extended"         // a grant's end was moved later
 )
 
 // Event is one audit record.
@@ -133,12 +134,19 @@ type Grants interface {
 	// FindGrant finds the active grant for wechatID on appid.
 	FindGrant(ctx context.Context, appid, wechatID string) (Grant, error)
 	Grant(ctx context.Context, id int64) (Grant, error)
+	// GrantWechatID unseals grant id's WeChat ID (to ask WeChat again for it).
+	GrantWechatID(ctx context.Context, id int64) (string, error)
 	// ActiveGrants lists active grants, soonest to expire first.
 	ActiveGrants(ctx context.Context, f GrantFilter) ([]Grant, error)
 	// DueGrants lists active grants expired at now, not being unbound, whose next unbind attempt is due.
 	DueGrants(ctx context.Context, now time.Time) ([]Grant, error)
 	// WarnGrants lists active, not yet warned grants expiring between now and before.
 	WarnGrants(ctx context.Context, now, before time.Time) ([]Grant, error)
+	// ExtendGrant moves active grant id's end from from to to (not warned
+	// again yet), with ev in the audit log, in one transaction. It changes
+	// nothing, and says false, if the grant no longer ends at from (extended
+	// meanwhile), has ended, or is being unbound.
+	ExtendGrant(ctx context.Context, id int64, from, to time.Time, ev Event) (Grant, bool, error)
 }
 
 // ApprovalState is where an approval request is.

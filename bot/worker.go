@@ -96,7 +96,7 @@ func (b *Bot) warnGrants(ctx context.Context, now time.Time) error {
 		}
 		if g.ExpiresAt.Sub(g.CreatedAt) > warnAhead { // short grants: the requester knows when they end
 			l := b.userLang(ctx, g.Requester)
-			if err := b.tell(ctx, g.Requester, l.T("expiry.warning", g.WechatMasked, b.appName(g.AppID), slackTime(g.ExpiresAt), b.rebindHint(g.AppID))); err != nil {
+			if err := b.warn(ctx, l, g, now); err != nil {
 				errs = append(errs, err, b.o.Store.UnclaimWarning(ctx, g.ID)) // the next sweep tries again
 				continue
 			}
@@ -104,6 +104,25 @@ func (b *Bot) warnGrants(ctx context.Context, now time.Time) error {
 		errs = append(errs, b.o.Store.WarningSent(ctx, g.ID, now))
 	}
 	return errors.Join(errs...)
+}
+
+// warn tells g's requester that access ends soon, with Extend buttons where
+// the app's maximum leaves room.
+func (b *Bot) warn(ctx context.Context, l Lang, g Grant, now time.Time) error {
+	if !isSlackID(g.Requester) {
+		return nil // the command line's "cli-admin": nowhere to be told
+	}
+	text := l.T("expiry.warning", g.WechatMasked, b.appName(g.AppID), slackTime(g.ExpiresAt), b.rebindHint(g.AppID))
+	app, ok := b.policy().App(g.AppID)
+	if !ok {
+		return b.tell(ctx, g.Requester, text)
+	}
+	buttons := b.extendButtons(l, g, app, now)
+	if len(buttons) == 0 {
+		return b.tell(ctx, g.Requester, text)
+	}
+	_, err := b.o.Messenger.Prompt(ctx, g.Requester, Prompt{Text: text + "\n" + l.T("extend.offer", g.ID), Buttons: buttons})
+	return err
 }
 
 func (b *Bot) expireApprovals(ctx context.Context, now time.Time) error {

@@ -200,3 +200,27 @@ func unbindFailed(ctx context.Context, q querier, id int64, errText string, next
 		`UPDATE grants SET attempts = attempts + 1, next_attempt = ?, last_error = ?, unbind_job = 0 WHERE id = ?`,
 		unixNano(next), errText, id)
 }
+
+// ExtendGrant moves grant id's end (see bot.Grants).
+func (s *Store) ExtendGrant(ctx context.Context, id int64, from, to time.Time, ev bot.Event) (bot.Grant, bool, error) {
+	what := fmt.Sprintf("extend grant %d", id)
+	var g bot.Grant
+	changed := false
+	err := s.write(ctx, what, func(ctx context.Context, t tx) error {
+		var err error
+		g, err = scanGrant(t.QueryRowContext(ctx, `UPDATE grants SET expires_at = ?, warned_at = 0, warn_claim_until = 0
+			WHERE id = ? AND state = 'active' AND unbind_job = 0 AND expires_at = ? RETURNING `+grantCols,
+			unixNano(to), id, unixNano(from)))
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			changed = false
+			return nil
+		case err != nil:
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		changed = true
+		ev.GrantID = id
+		return recordEvent(ctx, t, ev)
+	})
+	return g, changed, err
+}
