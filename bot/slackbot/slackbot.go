@@ -182,8 +182,16 @@ func (a *Adapter) drain(cancelWork context.CancelFunc) {
 	}
 }
 
-// event is the one place envelopes are read: ack first, then hand off.
+// event is the one place envelopes are read: ack first, then hand off. A
+// form's submission is the one exception: it is checked before its ack,
+// which carries the problems found (formSubmission).
 func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmode.Event) {
+	if a.formSubmission(ctx, sm, evt) {
+		if a.cfg.Observe != nil {
+			a.cfg.Observe(string(evt.Type))
+		}
+		return
+	}
 	if evt.Request != nil && evt.Request.EnvelopeID != "" {
 		if err := sm.Ack(*evt.Request); err != nil {
 			a.log.Warn("slack: ack failed", "type", evt.Type, "error", err)
@@ -218,6 +226,9 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 		}
 		conv := &slashConversation{a: a, cmd: cmd}
 		a.spawn(ctx, cmd.UserID, "slash:"+cmd.TriggerID, conv, func(ctx context.Context) error {
+			if strings.TrimSpace(cmd.Text) == "" && a.openForm(ctx, cmd) { // `/bindtester` alone: the form
+				return nil
+			}
 			return a.handler.Handle(ctx, bot.Request{UserID: cmd.UserID, ChannelID: cmd.ChannelID, Text: cmd.Text}, conv)
 		})
 	case socketmode.EventTypeInteractive:
