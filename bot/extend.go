@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -104,7 +105,7 @@ func (b *Bot) extend(ctx context.Context, l Lang, req Request, id int64, d time.
 	}
 	if !admin {
 		// The owner asks as a new request would: the same permission, the same approvals.
-		who.ChannelID = cmpOrFirst(who.ChannelID, app.Channels)
+		who.ChannelID = cmp.Or(who.ChannelID, firstOr(app.Channels)) // a button in a DM: as if asked where the app allows
 		switch dec := b.policy().CanBind(ctx, b.o.Groups, who, app); {
 		case dec.NeedsApproval:
 			wechatID, err := b.o.Store.GrantWechatID(ctx, g.ID)
@@ -130,14 +131,6 @@ func (b *Bot) extend(ctx context.Context, l Lang, req Request, id int64, d time.
 	}
 	b.o.Log.Info("grant extended", "grant", g.ID, "user", req.UserID, "app", g.AppID, "until", end)
 	return conv.Private(ctx, l.T("extend.ok", ng.WechatMasked, Escape(app.Name), slackTime(ng.ExpiresAt), shortName(app), ng.ID))
-}
-
-// cmpOrFirst is ch, or where none is known (a button in a DM), the app's first channel.
-func cmpOrFirst(ch string, channels []string) string {
-	if ch == "" && len(channels) > 0 {
-		return channels[0]
-	}
-	return ch
 }
 
 // extendButtons are the Extend offers for grant g: each step that still

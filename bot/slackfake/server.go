@@ -421,23 +421,11 @@ func (s *Server) notifyLocked() {
 
 // wait runs cond under s.mu after every change until it holds or timeout passes.
 func (s *Server) wait(timeout time.Duration, cond func() bool) bool {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
+	return s.waitUnlocked(timeout, func() bool {
 		s.mu.Lock()
-		ok, changed := cond(), s.changed
-		s.mu.Unlock()
-		if ok {
-			return true
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			return false
-		case <-s.done:
-			return false
-		}
-	}
+		defer s.mu.Unlock()
+		return cond()
+	})
 }
 
 // nextLocked returns a fresh sequence number; s.mu must be held.
