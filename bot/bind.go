@@ -341,27 +341,19 @@ func (b *Bot) promptTargets(ctx context.Context, app *App) []string {
 	if app.ApprovalChannel != "" {
 		return []string{app.ApprovalChannel}
 	}
-	var to []string
-	for _, id := range b.policy().Approvers(app) {
-		if !isGroupID(id) {
-			to = append(to, id)
-			continue
-		}
-		members, err := b.o.Groups.Members(ctx, id)
-		if err != nil {
-			b.o.Log.Warn("approvers' user group lookup failed; not prompted", "group", id, "error", err)
-			continue
-		}
-		to = append(to, members...)
-	}
-	return to
+	return b.expand(ctx, b.policy().Approvers(app), "approvers")
 }
 
 // Click handles an approver's button: only a listed approver's click counts,
 // and each request is decided once.
 func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
-	if c.Action == ActionExtend {
+	switch c.Action {
+	case ActionExtend:
 		return b.extendClick(ctx, c, conv)
+	case ActionEnd:
+		return b.endClick(ctx, c, conv)
+	case ActionRequest: // where no form can open (the adapter opens it where it can): the command's help
+		return b.helpAnswer(ctx, b.userLang(ctx, c.UserID), Request{UserID: c.UserID}, conv)
 	}
 	l := b.userLang(ctx, c.UserID)
 	id, err := strconv.ParseInt(c.Value, 10, 64)

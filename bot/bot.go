@@ -107,7 +107,9 @@ const (
 const (
 	ActionApprove = "approve"
 	ActionDeny    = "deny"
-	ActionExtend  = "extend" // Value: "<grant id>:<duration>"
+	ActionExtend  = "extend"  // Value: "<grant id>:<duration>"
+	ActionEnd     = "end"     // End now: Value "<grant id>"
+	ActionRequest = "request" // Request access: opens the request form (no Value)
 )
 
 // Click is a person pressing a prompt's button.
@@ -180,6 +182,8 @@ type Options struct {
 	// Platform, for a WeChat third-party platform, discovers its apps and
 	// keeps its ticket; nil otherwise.
 	Platform *PlatformOptions
+	// Homes is told whose App Home changed, to show them the new one; nil: no App Home.
+	Homes HomeViews
 }
 
 // Bot handles commands.
@@ -226,10 +230,16 @@ func New(o Options) *Bot {
 	if o.Groups == nil {
 		o.Groups = noGroups{}
 	}
+	if o.Homes == nil {
+		o.Homes = noHomes{}
+	}
 	for i := range o.Policy.Apps {
 		o.Policy.Apps[i].WithDefaults()
 	}
 	b := &Bot{o: o, notices: map[string]time.Time{}}
+	if _, none := o.Homes.(noHomes); !none && o.Store != nil {
+		b.o.Store = watchHomes{Store: o.Store, b: b}
+	}
 	b.pol.Store(o.Policy)
 	return b
 }
@@ -299,6 +309,16 @@ func (b *Bot) Handle(ctx context.Context, req Request, conv Conversation) error 
 		}
 	}
 	return spec.run(b, ctx, l, req, cmd, conv)
+}
+
+// helpAnswer answers with help and, for someone who may ask for an app, a
+// Request access button (the form).
+func (b *Bot) helpAnswer(ctx context.Context, l Lang, req Request, conv Conversation) error {
+	block := Block{Text: b.help(ctx, l, req)}
+	if len(b.FormFor(ctx, req.UserID).Apps) > 0 && !req.Admin {
+		block.Buttons = []Button{{Action: ActionRequest, Label: l.T("home.request"), Style: StylePrimary}}
+	}
+	return privateBlocks(ctx, conv, []Block{block})
 }
 
 func (b *Bot) help(ctx context.Context, l Lang, req Request) string {

@@ -20,6 +20,7 @@ const (
 	VerbAudit        // audit [app] [<@user>] [page N]
 	VerbApps         // apps [refresh]: admins
 	VerbExtend       // extend #N [time]
+	VerbHome         // home: App Home as an answer
 )
 
 // Command is a parsed /bindtester line.

@@ -45,7 +45,11 @@ func commandTable() []commandSpec {
 	return []commandSpec{
 		{verb: VerbHelp, word: "help", parse: noArgs,
 			run: func(b *Bot, ctx context.Context, l Lang, req Request, _ Command, conv Conversation) error {
-				return conv.Private(ctx, b.help(ctx, l, req))
+				return b.helpAnswer(ctx, l, req, conv)
+			}},
+		{verb: VerbHome, word: "home", parse: noArgs, help: "help.home",
+			run: func(b *Bot, ctx context.Context, _ Lang, req Request, _ Command, conv Conversation) error {
+				return privateBlocks(ctx, conv, b.Home(ctx, req.UserID))
 			}},
 		{verb: VerbMine, word: "mine", parse: noArgs, help: "help.mine",
 			run: func(b *Bot, ctx context.Context, l Lang, req Request, _ Command, conv Conversation) error {

@@ -49,18 +49,23 @@ func (b *Bot) tellAdmins(ctx context.Context, app *App, err error) {
 	}
 }
 
-// adminUsers are the admins, their user groups expanded (a group that
-// cannot be looked up is left out, and logged).
+// adminUsers are the admins, their user groups expanded.
 func (b *Bot) adminUsers(ctx context.Context) []string {
+	return b.expand(ctx, b.policy().Admins, "admins")
+}
+
+// expand lists the people ids names, user groups expanded; a group that
+// cannot be looked up is left out, and logged (whose: "admins", "approvers").
+func (b *Bot) expand(ctx context.Context, ids []string, whose string) []string {
 	var users []string
-	for _, id := range b.policy().Admins {
+	for _, id := range ids {
 		if !isGroupID(id) {
 			users = append(users, id)
 			continue
 		}
 		members, err := b.o.Groups.Members(ctx, id)
 		if err != nil {
-			b.o.Log.Warn("admins' user group lookup failed; not told", "group", id, "error", err)
+			b.o.Log.Warn("user group lookup failed; its members are left out", "whose", whose, "group", id, "error", err)
 			continue
 		}
 		users = append(users, members...)

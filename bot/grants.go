@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/bindtester/bindtester/wechat"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -218,15 +219,22 @@ func (b *Bot) mine(ctx context.Context, l Lang, req Request, conv Conversation) 
 	if len(grants) == 0 {
 		return conv.Private(ctx, l.T("mine.none"))
 	}
-	lines := []string{l.T("mine.header", len(grants))}
+	blocks := []Block{{Text: l.T("mine.header", len(grants))}}
+	now := b.o.Now()
 	for _, g := range grants {
 		name, short := g.AppID, g.AppID
-		if app, ok := b.policy().App(g.AppID); ok {
+		app, ok := b.policy().App(g.AppID)
+		if ok {
 			name, short = Escape(app.Name), shortName(app)
 		}
-		lines = append(lines, l.T("mine.grant", g.WechatMasked, name, slackTime(g.ExpiresAt), short, g.ID)+" "+l.T("mine.extend", g.ID))
+		block := Block{Text: l.T("mine.grant", g.WechatMasked, name, slackTime(g.ExpiresAt), short, g.ID) + " " + l.T("mine.extend", g.ID)}
+		if ok && g.UnbindJob == 0 {
+			block.Buttons = append(b.extendButtons(l, g, app, now),
+				Button{Action: ActionEnd, Label: l.T("home.end"), Value: strconv.FormatInt(g.ID, 10), Style: StyleDanger})
+		}
+		blocks = append(blocks, block)
 	}
-	return conv.Private(ctx, strings.Join(lines, "\n"))
+	return privateBlocks(ctx, conv, blocks)
 }
 
 // ErrForbidden is returned by Audit for someone who may not read the audit log.

@@ -209,6 +209,8 @@ type Approvals interface {
 	Decide(ctx context.Context, id int64, state ApprovalState, by string, at time.Time) (a Approval, decided bool, err error)
 	// StaleApprovals lists pending approvals whose ExpiresAt is before now.
 	StaleApprovals(ctx context.Context, now time.Time) ([]Approval, error)
+	// PendingApprovals lists those still waiting at now, oldest first.
+	PendingApprovals(ctx context.Context, now time.Time) ([]Approval, error)
 	// Vote records by's approval of pending approval id at at. The needed-th
 	// distinct approver's decides it, as Decide does; earlier ones are only
 	// recorded. Of concurrent votes, each is counted once.

@@ -28,6 +28,9 @@ type Handler interface {
 //
 //	:user U…        act as another Slack user from now on
 //	:approve N      click Approve on approval request N (:deny N for Deny)
+//	:extend N:3d    click any button shown, as "(type …)" says
+//
+// An empty line is the request form, asked field by field; `home` is App Home.
 //
 // It is also the bot's Messenger: DMs and approval prompts are printed.
 type Console struct {
@@ -72,7 +75,19 @@ func (c *Console) Run(ctx context.Context, in io.Reader) error {
 			return nil
 		}
 		var err error
-		if strings.HasPrefix(line, ":") {
+		ask := func() (string, bool) {
+			select {
+			case <-ctx.Done():
+				return "", false
+			case <-readErr:
+				return "", false
+			case l := <-lines:
+				return l, true
+			}
+		}
+		if line == "" || line == ":request" {
+			err = c.form(ctx, ask)
+		} else if strings.HasPrefix(line, ":") {
 			err = c.meta(ctx, strings.Fields(line))
 		} else {
 			req := bot.Request{UserID: c.UserID, ChannelID: c.ChannelID, Text: line, Locale: c.Locale}
@@ -183,7 +198,7 @@ func (c *Console) Prompt(_ context.Context, to string, p bot.Prompt) (bot.Messag
 func buttons(p bot.Prompt) string {
 	var out []string
 	for _, b := range p.Buttons {
-		out = append(out, fmt.Sprintf("[%s] (type :%s %s)", b.Label, b.Action, b.Value))
+		out = append(out, strings.TrimSuffix(fmt.Sprintf("[%s] (type :%s %s", b.Label, b.Action, b.Value), " ")+")")
 	}
 	if len(out) == 0 {
 		return ""

@@ -23,6 +23,23 @@ func (c *slashConversation) Private(ctx context.Context, text string) error {
 	return c.respond(ctx, text)
 }
 
+func (c *slashConversation) PrivateBlocks(ctx context.Context, blocks []bot.Block) error {
+	return c.a.respondBlocks(ctx, c.cmd.ResponseURL, blocks)
+}
+
+// respondBlocks answers blocks privately through a response_url (the
+// blocks' text is the notification).
+func (a *Adapter) respondBlocks(ctx context.Context, responseURL string, blocks []bot.Block) error {
+	return slack.PostWebhookCustomHTTPContext(ctx, responseURL, a.http, &slack.WebhookMessage{Text: bot.BlocksText(blocks),
+		ResponseType: slack.ResponseTypeEphemeral, Blocks: &slack.Blocks{BlockSet: slackBlocks(blocks)}})
+}
+
+// dmBlocks writes blocks to a user in the bot's direct messages.
+func (a *Adapter) dmBlocks(ctx context.Context, user string, blocks []bot.Block) error {
+	_, _, err := a.api.PostMessageContext(ctx, user, slack.MsgOptionText(bot.BlocksText(blocks), false), slack.MsgOptionBlocks(slackBlocks(blocks)...))
+	return err
+}
+
 func (c *slashConversation) respond(ctx context.Context, text string) error {
 	return slack.PostWebhookCustomHTTPContext(ctx, c.cmd.ResponseURL, c.a.http,
 		&slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral})
@@ -63,6 +80,12 @@ type mentionConversation struct {
 
 func (c *mentionConversation) Private(ctx context.Context, text string) error {
 	_, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(text, false), slack.MsgOptionTS(c.threadTS))
+	return err
+}
+
+func (c *mentionConversation) PrivateBlocks(ctx context.Context, blocks []bot.Block) error {
+	_, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(bot.BlocksText(blocks), false),
+		slack.MsgOptionBlocks(slackBlocks(blocks)...), slack.MsgOptionTS(c.threadTS))
 	return err
 }
 
@@ -116,18 +139,30 @@ func (t *privateThread) Update(ctx context.Context, text string) error { return 
 // Ref is empty: a response_url lasts 30 minutes, so later news goes by DM.
 func (t *privateThread) Ref() bot.ThreadRef { return bot.ThreadRef{} }
 
-// clickConversation answers a button click privately, through its response_url.
+// clickConversation answers a button click privately, through its
+// response_url; a click in a view (App Home) has none, and is answered by
+// DM, where also a thread it opens (End now) goes.
 type clickConversation struct {
 	a           *Adapter
 	responseURL string
+	user        string
 }
 
 func (c *clickConversation) Private(ctx context.Context, text string) error {
+	if c.responseURL == "" {
+		return c.a.DM(ctx, c.user, text)
+	}
 	return slack.PostWebhookCustomHTTPContext(ctx, c.responseURL, c.a.http,
 		&slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral, ReplaceOriginal: false})
 }
 
-// Open is not used for clicks: their outcome goes to the requester's thread.
+func (c *clickConversation) PrivateBlocks(ctx context.Context, blocks []bot.Block) error {
+	if c.responseURL == "" {
+		return c.a.dmBlocks(ctx, c.user, blocks)
+	}
+	return c.a.respondBlocks(ctx, c.responseURL, blocks)
+}
+
 func (c *clickConversation) Open(ctx context.Context, text string) (bot.Thread, error) {
-	return nil, errors.New("a click has no thread of its own")
+	return (&formConversation{a: c.a, user: c.user}).Open(ctx, text)
 }

@@ -26,51 +26,48 @@ type Forms interface {
 // formCallback names the modal's submissions.
 const formCallback = "bindtester_request"
 
-// openForm opens the request form for cmd; false where there is none to
-// open (no Forms, no app to pick, Slack refused), and help answers instead.
-func (a *Adapter) openForm(ctx context.Context, cmd slack.SlashCommand) bool {
+// openForm opens the request form for user, asked in channel; false where
+// there is none to open (no Forms, no app to pick, Slack refused), and help
+// answers instead.
+func (a *Adapter) openForm(ctx context.Context, triggerID, user, channel string) bool {
 	forms, ok := a.handler.(Forms)
-	if !ok || cmd.TriggerID == "" {
+	if !ok || triggerID == "" {
 		return false
 	}
-	f := forms.FormFor(ctx, cmd.UserID)
+	f := forms.FormFor(ctx, user)
 	if len(f.Apps) == 0 {
 		return false
 	}
-	if _, err := a.api.OpenViewContext(ctx, cmd.TriggerID, formView(f, cmd.ChannelID)); err != nil {
+	if _, err := a.api.OpenViewContext(ctx, triggerID, formView(f, channel)); err != nil {
 		a.log.Warn("slack: could not open the request form; answering with help", "error", err)
 		return false
 	}
 	return true
 }
 
-func plain(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
-}
-
 // formView is the modal for f; channel (where it was asked) rides along.
 func formView(f bot.Form, channel string) slack.ModalViewRequest {
 	var opts []*slack.OptionBlockObject
 	for _, app := range f.Apps {
-		opts = append(opts, slack.NewOptionBlockObject(app.ID, plain(app.Label), plain(fmt.Sprintf("%s–%s", bot.FormatDuration(app.Default), bot.FormatDuration(app.Max)))))
+		opts = append(opts, slack.NewOptionBlockObject(app.ID, plainText(app.Label), plainText(fmt.Sprintf("%s–%s", bot.FormatDuration(app.Default), bot.FormatDuration(app.Max)))))
 	}
-	picker := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain(f.Text.App), string(bot.FieldApp), opts...)
+	picker := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plainText(f.Text.App), string(bot.FieldApp), opts...)
 	if len(opts) == 1 {
 		picker.InitialOption = opts[0]
 	}
-	wechat := slack.NewPlainTextInputBlockElement(plain(f.Text.WechatHint), string(bot.FieldWechatID))
-	duration := slack.NewPlainTextInputBlockElement(plain(f.Text.DurationHint), string(bot.FieldDuration))
+	wechat := slack.NewPlainTextInputBlockElement(plainText(f.Text.WechatHint), string(bot.FieldWechatID))
+	duration := slack.NewPlainTextInputBlockElement(plainText(f.Text.DurationHint), string(bot.FieldDuration))
 	reason := slack.NewPlainTextInputBlockElement(nil, string(bot.FieldReason))
 	reason.Multiline = true
-	durationBlock := slack.NewInputBlock(string(bot.FieldDuration), plain(f.Text.Duration), nil, duration)
+	durationBlock := slack.NewInputBlock(string(bot.FieldDuration), plainText(f.Text.Duration), nil, duration)
 	durationBlock.Optional = true
-	reasonBlock := slack.NewInputBlock(string(bot.FieldReason), plain(f.Text.Reason), nil, reason)
+	reasonBlock := slack.NewInputBlock(string(bot.FieldReason), plainText(f.Text.Reason), nil, reason)
 	reasonBlock.Optional = true
 	return slack.ModalViewRequest{Type: slack.VTModal, CallbackID: formCallback, PrivateMetadata: channel,
-		Title: plain(f.Text.Title), Submit: plain(f.Text.Submit), Close: plain(f.Text.Close),
+		Title: plainText(f.Text.Title), Submit: plainText(f.Text.Submit), Close: plainText(f.Text.Close),
 		Blocks: slack.Blocks{BlockSet: []slack.Block{
-			slack.NewInputBlock(string(bot.FieldApp), plain(f.Text.App), nil, picker),
-			slack.NewInputBlock(string(bot.FieldWechatID), plain(f.Text.WechatID), plain(f.Text.WechatHint), wechat),
+			slack.NewInputBlock(string(bot.FieldApp), plainText(f.Text.App), nil, picker),
+			slack.NewInputBlock(string(bot.FieldWechatID), plainText(f.Text.WechatID), plainText(f.Text.WechatHint), wechat),
 			durationBlock, reasonBlock,
 		}}}
 }
@@ -132,6 +129,16 @@ func (c *formConversation) Private(ctx context.Context, text string) error {
 		}
 	}
 	return c.a.DM(ctx, c.user, text)
+}
+
+func (c *formConversation) PrivateBlocks(ctx context.Context, blocks []bot.Block) error {
+	if c.channel != "" {
+		if _, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(bot.BlocksText(blocks), false),
+			slack.MsgOptionBlocks(slackBlocks(blocks)...)); err == nil {
+			return nil
+		}
+	}
+	return c.a.dmBlocks(ctx, c.user, blocks)
 }
 
 func (c *formConversation) Open(ctx context.Context, text string) (bot.Thread, error) {

@@ -2,7 +2,6 @@ package slackbot
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -36,26 +35,11 @@ func (a *Adapter) Reprompt(ctx context.Context, ref bot.MessageRef, p bot.Prompt
 }
 
 // promptOptions are a prompt's text (the notification) and its blocks: the
-// text, then its buttons. A button's action_id is its action, made unique
-// in the message with ".<n>" where two share one (clickAction undoes that).
+// text, then its buttons (in the block blockIDFor names).
 func promptOptions(p bot.Prompt) []slack.MsgOption {
-	count := map[string]int{}
-	for _, b := range p.Buttons {
-		count[b.Action]++
-	}
-	var buttons []slack.BlockElement
-	for i, b := range p.Buttons {
-		id := b.Action
-		if count[b.Action] > 1 {
-			id = fmt.Sprintf("%s.%d", b.Action, i)
-		}
-		e := slack.NewButtonBlockElement(id, b.Value, slack.NewTextBlockObject(slack.PlainTextType, b.Label, false, false))
-		e.Style = slack.Style(b.Style)
-		buttons = append(buttons, e)
-	}
-	blocks := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, p.Text, false, true), nil, nil)}
-	if len(buttons) > 0 {
-		blocks = append(blocks, slack.NewActionBlock(blockIDFor(p), buttons...))
+	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(clip(p.Text, maxSectionText)), nil, nil)}
+	if len(p.Buttons) > 0 {
+		blocks = append(blocks, slack.NewActionBlock(blockIDFor(p), buttonElements(p.Buttons)...))
 	}
 	return []slack.MsgOption{slack.MsgOptionText(p.Text, false), slack.MsgOptionBlocks(blocks...)}
 }

@@ -70,6 +70,7 @@ type Adapter struct {
 	busySem   chan struct{} // one per busy answer being sent
 	inflight  sync.WaitGroup
 	seen      *dedupe
+	home      homeTab
 }
 
 // ErrAuth is returned by Run when Slack refuses the tokens for good.
@@ -226,7 +227,7 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 		}
 		conv := &slashConversation{a: a, cmd: cmd}
 		a.spawn(ctx, cmd.UserID, "slash:"+cmd.TriggerID, conv, func(ctx context.Context) error {
-			if strings.TrimSpace(cmd.Text) == "" && a.openForm(ctx, cmd) { // `/bindtester` alone: the form
+			if strings.TrimSpace(cmd.Text) == "" && a.openForm(ctx, cmd.TriggerID, cmd.UserID, cmd.ChannelID) { // `/bindtester` alone: the form
 				return nil
 			}
 			return a.handler.Handle(ctx, bot.Request{UserID: cmd.UserID, ChannelID: cmd.ChannelID, Text: cmd.Text}, conv)
@@ -239,14 +240,23 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 		}
 		act := cb.ActionCallback.BlockActions[0]
 		click := bot.Click{UserID: cb.User.ID, Action: clickAction(act.ActionID), Value: act.Value}
-		conv := &clickConversation{a: a, responseURL: cb.ResponseURL}
-		a.spawn(ctx, cb.User.ID, "click:"+cb.TriggerID, conv, func(ctx context.Context) error { return a.handler.Click(ctx, click, conv) })
+		conv := &clickConversation{a: a, responseURL: cb.ResponseURL, user: cb.User.ID}
+		a.spawn(ctx, cb.User.ID, "click:"+cb.TriggerID, conv, func(ctx context.Context) error {
+			if click.Action == bot.ActionRequest && a.openForm(ctx, cb.TriggerID, cb.User.ID, cb.Channel.ID) {
+				return nil
+			}
+			return a.handler.Click(ctx, click, conv)
+		})
 	case socketmode.EventTypeEventsAPI:
 		ev, ok := evt.Data.(slackevents.EventsAPIEvent)
 		if !ok {
 			return
 		}
 		cb, _ := ev.Data.(*slackevents.EventsAPICallbackEvent)
+		if h, ok := ev.InnerEvent.Data.(*slackevents.AppHomeOpenedEvent); ok && cb != nil && h.Tab == "home" && a.seen.first("event:"+cb.EventID) {
+			a.spawn(ctx, h.User, "", nil, func(ctx context.Context) error { a.homeOpened(ctx, h.User); return nil })
+			return
+		}
 		m, ok := ev.InnerEvent.Data.(*slackevents.AppMentionEvent)
 		if !ok || cb == nil || m.BotID != "" || !a.seen.first("event:"+cb.EventID) {
 			return
@@ -262,14 +272,16 @@ func (a *Adapter) event(ctx context.Context, sm *socketmode.Client, evt socketmo
 }
 
 // spawn starts work, after the envelope was acked, unless another replica
-// has already taken key; past MaxInFlight it answers busy through conv
-// instead. A panic in work is logged (without the request's text) and the
+// has already taken key ("": not asked); past MaxInFlight it answers busy
+// through conv instead (nil: drops it). A panic in work is logged (without the request's text) and the
 // bot keeps serving.
 func (a *Adapter) spawn(ctx context.Context, user, key string, conv bot.Conversation, work func(context.Context) error) {
 	select {
 	case a.sem <- struct{}{}:
 	default:
-		a.busy(ctx, user, conv)
+		if conv != nil {
+			a.busy(ctx, user, conv)
+		}
 		return
 	}
 	a.inflight.Add(1)
@@ -281,7 +293,7 @@ func (a *Adapter) spawn(ctx context.Context, user, key string, conv bot.Conversa
 				a.log.Error("command panicked", "user", user, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			}
 		}()
-		if a.cfg.Seen != nil && !strings.HasSuffix(key, ":") {
+		if a.cfg.Seen != nil && key != "" && !strings.HasSuffix(key, ":") {
 			first, err := a.cfg.Seen(ctx, key)
 			if err != nil { // better answered twice than never
 				a.log.Warn("slack: could not check for a redelivery across replicas; handling it", "error", err)

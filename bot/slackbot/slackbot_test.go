@@ -97,7 +97,7 @@ func startWith(t testing.TB, o options) *env {
 	policy := &bot.Policy{Admins: []string{admin}, Apps: []bot.App{app}}
 	b := bot.New(bot.Options{Policy: policy, WeChat: client, Timeout: 5 * time.Second,
 		Groups:  bot.NewGroupCache(slackbot.GroupMembers{API: adapter.API()}, time.Minute, 15*time.Minute),
-		Locales: &slackbot.Locales{API: adapter.API()}, Store: st, Messenger: adapter, Now: o.now})
+		Locales: &slackbot.Locales{API: adapter.API()}, Store: st, Messenger: adapter, Homes: adapter, Now: o.now})
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{slack: sl, wechat: wx, bot: b, store: st, done: make(chan error, 1), cancel: cancel}
 	var h slackbot.Handler = b

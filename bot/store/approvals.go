@@ -233,6 +233,13 @@ func (s *Store) Vote(ctx context.Context, id int64, by string, at time.Time, nee
 	return a, res, err
 }
 
+// PendingApprovals lists the approvals still waiting at now (pending, not
+// yet expired), oldest first: what App Home shows requesters and approvers.
+func (s *Store) PendingApprovals(ctx context.Context, now time.Time) ([]bot.Approval, error) {
+	return queryAll(ctx, s.db, "list pending approvals", scanApproval, `SELECT `+approvalCols+` FROM approvals
+		WHERE state = 'pending' AND expires_at >= ? ORDER BY created_at, id`, unixNano(now))
+}
+
 // StaleApprovals lists pending approvals whose ExpiresAt is before now, oldest first.
 func (s *Store) StaleApprovals(ctx context.Context, now time.Time) ([]bot.Approval, error) {
 	return queryAll(ctx, s.db, "list stale approvals", scanApproval, `SELECT `+approvalCols+` FROM approvals

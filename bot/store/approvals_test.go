@@ -181,6 +181,18 @@ func TestStaleApprovals(t *testing.T) {
 			t.Fatal(ok, err)
 		}
 
+		pending, err := s.PendingApprovals(ctx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var waiting []string
+		for _, a := range pending {
+			waiting = append(waiting, a.WechatMasked)
+		}
+		if want := []string{bot.MaskWechatID("tester_edge"), bot.MaskWechatID("tester_future")}; !reflect.DeepEqual(waiting, want) {
+			t.Errorf("PendingApprovals = %v, want %v (neither stale nor decided ones)", waiting, want)
+		}
+
 		stale, err := s.StaleApprovals(ctx, now)
 		if err != nil {
 			t.Fatal(err)

@@ -58,7 +58,7 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 			return err
 		}
 	}
-	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log, Store: meteredStore{Store: st, events: m.events}, Messenger: adapter,
+	b := bot.New(bot.Options{Policy: s.Policy, WeChat: wx, Lang: s.Lang, Log: log, Store: meteredStore{Store: st, events: m.events}, Messenger: adapter, Homes: adapter,
 		Groups:  groupCache(slackbot.GroupMembers{API: adapter.API()}, s.GroupStale, log, m),
 		Locales: &slackbot.Locales{API: adapter.API()}, Lease: s.Lease, Timeout: s.jobTimeout(), Platform: wx.platform})
 	announce(log, s)

@@ -274,3 +274,25 @@ func TestConsoleStopsOnCancel(t *testing.T) {
 		t.Error("console did not return within 3s of ctx being cancelled while waiting for input (Ctrl-C hangs until Enter)")
 	}
 }
+
+// The console keeps every feature: an empty line is the request form asked
+// field by field (a wrong field asked again with the command's words), and
+// `home` is App Home with its buttons, which `:extend` and `:end` press.
+func TestConsoleFormAndHome(t *testing.T) {
+	out, _ := consoleRun(t, []string{"--user", "U0ADMIN"}, nil,
+		"", "1", "ab", "", "", "form_tester", // the form: a bad WeChat ID, then a good one
+		"home", ":extend 1:3d", ":end 1", "home", "quit")
+	for _, want := range []string{
+		"[form] Request access", "1) Demo Mini Program",
+		"✗ ab is not a valid WeChat ID", // asked again, in the command's words
+		"asked to bind `fo***er`", "Done: `fo***er` is now an experiencer",
+		"*Your access (1)*", "[+3d] (type :extend 1:3d)", "[End now] (type :end 1)", "[Request access] (type :request)",
+		"*Admin: Mini Programs*", "1 of 3 slots",
+		"Extended: `fo***er`",
+		"is no longer an experiencer", "*Your access (0)*", "0 of 3 slots",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("console output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,87 @@
+package slackbot
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/slack-go/slack"
+
+	"github.com/bindtester/bindtester/bot"
+)
+
+// Block Kit for the core's blocks and buttons.
+
+// Slack's limits on what a block holds.
+const (
+	maxSectionText = 3000
+	maxHeaderText  = 150
+	maxButtonText  = 75
+	maxFields      = 10
+)
+
+// slackBlocks renders blocks: a header for a heading (a divider before each
+// but the first), a section for the text and fields, and an actions block
+// for the buttons (block_id "b<n>", unique in the message or view).
+func slackBlocks(blocks []bot.Block) []slack.Block {
+	var out []slack.Block
+	for i, b := range blocks {
+		if b.Heading != "" {
+			if i > 0 {
+				out = append(out, slack.NewDividerBlock())
+			}
+			out = append(out, slack.NewHeaderBlock(plainText(clip(b.Heading, maxHeaderText))))
+		}
+		var fields []*slack.TextBlockObject
+		for _, f := range b.Fields[:min(len(b.Fields), maxFields)] {
+			fields = append(fields, mrkdwn(f))
+		}
+		if b.Text != "" || len(fields) > 0 {
+			var text *slack.TextBlockObject
+			if b.Text != "" {
+				text = mrkdwn(clip(b.Text, maxSectionText))
+			}
+			out = append(out, slack.NewSectionBlock(text, fields, nil))
+		}
+		if len(b.Buttons) > 0 {
+			out = append(out, slack.NewActionBlock("b"+strconv.Itoa(i), buttonElements(b.Buttons)...))
+		}
+	}
+	return out
+}
+
+// buttonElements are buttons; an action_id is the button's action, made
+// unique in its block with ".<n>" where two share one (clickAction undoes that).
+func buttonElements(buttons []bot.Button) []slack.BlockElement {
+	count := map[string]int{}
+	for _, b := range buttons {
+		count[b.Action]++
+	}
+	var out []slack.BlockElement
+	for i, b := range buttons {
+		id := b.Action
+		if count[b.Action] > 1 {
+			id = fmt.Sprintf("%s.%d", b.Action, i)
+		}
+		e := slack.NewButtonBlockElement(id, b.Value, plainText(clip(b.Label, maxButtonText)))
+		e.Style = slack.Style(b.Style)
+		out = append(out, e)
+	}
+	return out
+}
+
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, true)
+}
+
+func plainText(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+}
+
+// clip shortens s to at most n characters, marking the cut with "…".
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
