@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -181,6 +182,10 @@ func (b *Bot) voteRecorded(ctx context.Context, a Approval, app *App, by string,
 	prompt := b.approvalPrompt(pl, a, app, a.Thread.Channel) // where its thread is: where it was asked
 	prompt.Text += votesLine(pl, a.Votes) + "\n" + pl.T("approval.more_needed", needed-len(a.Votes))
 	for _, p := range a.Prompts {
+		if p.To == by { // their approval is counted: nothing is left for them to press
+			errs = append(errs, b.o.Messenger.Edit(ctx, p, prompt.Text))
+			continue
+		}
 		errs = append(errs, b.o.Messenger.Reprompt(ctx, p, prompt))
 	}
 	rl := b.userLang(ctx, a.Requester)
@@ -316,11 +321,14 @@ func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, we
 	prompt := b.approvalPrompt(pl, a, app, req.ChannelID)
 	var prompts []MessageRef
 	var errs []error
-	for _, to := range b.promptTargets(ctx, app) {
+	for _, to := range b.promptTargets(ctx, app, req.UserID) {
 		ref, err := b.o.Messenger.Prompt(ctx, to, prompt)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("approval prompt to %s: %w", to, err))
 			continue
+		}
+		if to != app.ApprovalChannel {
+			ref.To = to
 		}
 		prompts = append(prompts, ref)
 	}
@@ -336,12 +344,13 @@ func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, we
 }
 
 // promptTargets are where approval prompts go: the app's approval channel, or
-// each approver (user group members included) by DM.
-func (b *Bot) promptTargets(ctx context.Context, app *App) []string {
+// each approver (user group members included) by DM, but not the requester,
+// who may not decide their own request: no buttons go where nobody may press them.
+func (b *Bot) promptTargets(ctx context.Context, app *App, requester string) []string {
 	if app.ApprovalChannel != "" {
 		return []string{app.ApprovalChannel}
 	}
-	return b.expand(ctx, b.policy().Approvers(app), "approvers")
+	return slices.DeleteFunc(b.expand(ctx, b.policy().Approvers(app), "approvers"), func(u string) bool { return u == requester })
 }
 
 // Click handles an approver's button: only a listed approver's click counts,

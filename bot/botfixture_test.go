@@ -391,11 +391,11 @@ func (m *recMessenger) Prompt(_ context.Context, to string, p bot.Prompt) (bot.M
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.seq++
-	ch := to
+	ch, user := to, ""
 	if strings.HasPrefix(to, "U") || strings.HasPrefix(to, "W") {
-		ch = "D" + to[1:] // a DM lands in the user's direct message channel
+		ch, user = "D"+to[1:], to // a DM lands in the user's direct message channel (and the core notes whose)
 	}
-	ref := bot.MessageRef{Channel: ch, TS: fmt.Sprintf("1800000000.%06d", m.seq)}
+	ref := bot.MessageRef{Channel: ch, TS: fmt.Sprintf("1800000000.%06d", m.seq), To: user}
 	m.prompts = append(m.prompts, sentPrompt{to, p, ref})
 	return ref, nil
 }

@@ -160,7 +160,10 @@ const (
 )
 
 // MessageRef is one posted message (an approval prompt, to update once decided).
-type MessageRef struct{ Channel, TS string }
+type MessageRef struct {
+	Channel, TS string
+	To          string // the user a prompt went to by DM; "" for a channel
+}
 
 // Approval is a bind waiting for an approver.
 type Approval struct {

@@ -31,12 +31,16 @@ func TestTwoApprovalsBindAfterTheSecondDistinctApprover(t *testing.T) {
 	f.msgr.mu.Lock()
 	reprompts := append([]sentPrompt(nil), f.msgr.reprompts...)
 	f.msgr.mu.Unlock()
-	if len(reprompts) != nPrompts {
-		t.Fatalf("%d prompts updated, want all %d", len(reprompts), nPrompts)
+	if len(reprompts) != nPrompts-1 || reprompts[0].Ref.To != "UAPP2" {
+		t.Fatalf("prompts updated with buttons: %+v; want all %d but UAPP1's", reprompts, nPrompts-1)
 	}
 	wantContains(t, "updated prompt", reprompts[0].Prompt.Text, "Approved by <@UAPP1>", "Waiting for 1 more approval")
 	if len(reprompts[0].Prompt.Buttons) != 2 {
 		t.Error("the updated prompt lost its buttons")
+	}
+	// The first approver's own prompt loses its buttons: they cannot approve twice.
+	if edits := f.msgr.promptEdits(); len(edits) != 1 || edits[0].Ref.To != "UAPP1" || !strings.Contains(edits[0].Text, "Approved by <@UAPP1>") {
+		t.Errorf("edits after the first vote %+v; want UAPP1's prompt, without buttons, saying they approved", edits)
 	}
 	wantContains(t, "requester's thread", strings.Join(f.msgr.in(req.ref(0), "reply"), "\n"), "<@UAPP1> approved your request; it needs 1 more")
 
@@ -56,7 +60,7 @@ func TestTwoApprovalsBindAfterTheSecondDistinctApprover(t *testing.T) {
 	if n := f.fake.Calls(bindPath); n != 1 {
 		t.Fatalf("bind_tester called %d times after the second approval, want 1", n)
 	}
-	edits := f.msgr.promptEdits()
+	edits := f.msgr.promptEdits()[1:]
 	if len(edits) != nPrompts {
 		t.Fatalf("%d prompts edited, want %d", len(edits), nPrompts)
 	}

@@ -25,12 +25,13 @@ type vote struct {
 type prompt struct {
 	Channel string `json:"channel"`
 	TS      string `json:"ts"`
+	To      string `json:"to,omitempty"`
 }
 
 func promptsJSON(refs []bot.MessageRef) (string, error) {
 	ps := make([]prompt, len(refs))
 	for i, r := range refs {
-		ps[i] = prompt{Channel: r.Channel, TS: r.TS}
+		ps[i] = prompt{Channel: r.Channel, TS: r.TS, To: r.To}
 	}
 	b, err := json.Marshal(ps)
 	return string(b), err
@@ -58,7 +59,7 @@ func scanApproval(row scanner) (bot.Approval, error) {
 		return bot.Approval{}, fmt.Errorf("approval %d prompts: %w", a.ID, err)
 	}
 	for _, p := range ps {
-		a.Prompts = append(a.Prompts, bot.MessageRef{Channel: p.Channel, TS: p.TS})
+		a.Prompts = append(a.Prompts, bot.MessageRef{Channel: p.Channel, TS: p.TS, To: p.To})
 	}
 	a.Duration, a.State = time.Duration(duration), bot.ApprovalState(state)
 	a.DecidedAt, a.CreatedAt, a.ExpiresAt = fromUnixNano(decided), fromUnixNano(created), fromUnixNano(expires)
