@@ -2,6 +2,7 @@ package slackbot
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,62 +14,103 @@ import (
 // App Home: the Home tab shows the core's Home for whoever opens it
 // (app_home_opened → views.publish). While someone has looked at it in the
 // last day, every change the core reports as theirs publishes it again,
-// coalesced: a burst of changes is one publish per person.
+// coalesced: a burst of changes is one look-up of who looks and one
+// publish per person.
 
 // Homes is what App Home needs of the core (the bot implements it).
 type Homes interface {
 	Home(ctx context.Context, userID string) []bot.Block
 }
 
+// HomeViewers keeps who opened their App Home and when (the store), so that
+// a change made on any replica republishes the homes of those who look.
+type HomeViewers interface {
+	HomeOpened(ctx context.Context, user string, at time.Time) error
+	HomeViewers(ctx context.Context, users []string, since time.Time) ([]string, error)
+}
+
 // Home tab timing.
 const (
 	homeViewersFor = 24 * time.Hour         // how long an opening keeps a home current
-	homeCoalesce   = 300 * time.Millisecond // changes within this are one publish
+	homeCoalesce   = 300 * time.Millisecond // changes within this are one round of publishes
 )
 
-// homeTab remembers who looked at their home, and whose publish is due.
+// homeTab gathers whose home changed until the next round of publishes;
+// without HomeViewers it also remembers who looked (this process only).
 type homeTab struct {
 	mu      sync.Mutex
 	ctx     context.Context      // the adapter's work context, once it runs
-	viewers map[string]time.Time // user → last opened
-	due     map[string]bool      // a publish is scheduled
+	changed map[string]bool      // users whose home changed since the last round
+	viewers map[string]time.Time // without Config.HomeViewers: user → last opened
 }
 
 // homeOpened publishes user's home, and keeps it current from now on.
 func (a *Adapter) homeOpened(ctx context.Context, user string) {
+	now := time.Now()
 	a.home.mu.Lock()
 	a.home.ctx = ctx
-	if a.home.viewers == nil {
-		a.home.viewers, a.home.due = map[string]time.Time{}, map[string]bool{}
+	if a.cfg.HomeViewers == nil {
+		if a.home.viewers == nil {
+			a.home.viewers = map[string]time.Time{}
+		}
+		for u, at := range a.home.viewers { // few entries: who opened it in the last day
+			if now.Sub(at) > homeViewersFor {
+				delete(a.home.viewers, u)
+			}
+		}
+		a.home.viewers[user] = now
 	}
-	now := time.Now()
-	for u, at := range a.home.viewers { // few entries: who opened it in the last day
-		if now.Sub(at) > homeViewersFor {
-			delete(a.home.viewers, u)
+	a.home.mu.Unlock()
+	if a.cfg.HomeViewers != nil {
+		if err := a.cfg.HomeViewers.HomeOpened(ctx, user, now); err != nil {
+			a.log.Warn("slack: could not record an App Home opening; changes elsewhere will not refresh it", "user", user, "error", err)
 		}
 	}
-	a.home.viewers[user] = now
-	a.home.mu.Unlock()
 	a.publishHome(ctx, user)
 }
 
-// HomesChanged publishes again the homes of those who look at theirs
-// (bot.HomeViews), after a short pause that gathers a burst of changes.
+// HomesChanged publishes again, after a short pause that gathers a burst
+// of changes, the homes of those of users who look at theirs (bot.HomeViews).
 func (a *Adapter) HomesChanged(users []string) {
 	a.home.mu.Lock()
 	defer a.home.mu.Unlock()
+	if a.home.ctx == nil || len(users) == 0 {
+		return // not running yet
+	}
+	if a.home.changed == nil {
+		a.home.changed = map[string]bool{}
+		time.AfterFunc(homeCoalesce, a.publishChanged)
+	}
 	for _, u := range users {
-		if _, looks := a.home.viewers[u]; !looks || a.home.due[u] {
-			continue
+		a.home.changed[u] = true
+	}
+}
+
+// publishChanged is one round: the changed homes of those who look at them.
+func (a *Adapter) publishChanged() {
+	a.home.mu.Lock()
+	ctx, changed := a.home.ctx, a.home.changed
+	a.home.changed = nil
+	var users []string
+	for u := range changed {
+		if _, looks := a.home.viewers[u]; looks || a.cfg.HomeViewers != nil {
+			users = append(users, u)
 		}
-		a.home.due[u] = true
-		ctx := a.home.ctx
-		time.AfterFunc(homeCoalesce, func() {
-			a.home.mu.Lock()
-			delete(a.home.due, u)
-			a.home.mu.Unlock()
-			a.publishHome(ctx, u)
-		})
+	}
+	a.home.mu.Unlock()
+	if ctx.Err() != nil || len(users) == 0 {
+		return
+	}
+	slices.Sort(users)
+	if a.cfg.HomeViewers != nil {
+		var err error
+		if users, err = a.cfg.HomeViewers.HomeViewers(ctx, users, time.Now().Add(-homeViewersFor)); err != nil {
+			a.log.Warn("slack: could not tell who looks at their App Home; not refreshed", "error", err)
+			return
+		}
+	}
+	for _, u := range users {
+		a.publishHome(ctx, u)
 	}
 }
 

@@ -146,3 +146,17 @@ func TestAppHomeApprovals(t *testing.T) {
 		return strings.Contains(v.Blocks, "Your access (1)") && !strings.Contains(v.Blocks, "waiting for approval")
 	})
 }
+
+// Who looks at their home is kept in the store: a home opened through
+// another replica (recorded there, never delivered here) is still kept
+// current by the replica that makes the change.
+func TestAppHomeOpenedElsewhereIsKeptCurrent(t *testing.T) {
+	e := start(t)
+	e.slack.OpenHome(admin) // this replica runs; binder's opening went to another one:
+	e.waitHome(t, admin, "the admin's home", func(v slackfake.View) bool { return strings.Contains(v.Blocks, "Admin") })
+	if err := e.store.HomeOpened(context.Background(), binder, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	e.slash(binder, channel, "shop tester_elsewhere")
+	e.waitHome(t, binder, "the grant made here", func(v slackfake.View) bool { return strings.Contains(v.Blocks, "te***re") })
+}

@@ -54,6 +54,9 @@ type Config struct {
 	// so a redelivery that lands on another replica is handled once. Without
 	// it, redeliveries are recognized within this process only.
 	Seen func(ctx context.Context, key string) (bool, error)
+	// HomeViewers, if set, keeps who opened their App Home across every
+	// replica (the store); without it, this process remembers who did here.
+	HomeViewers HomeViewers
 }
 
 // Adapter is the Slack side of the bot.

@@ -89,7 +89,8 @@ func startWith(t testing.TB, o options) *env {
 		Fetcher: wechat.StableTokens{T: tr, Secret: func(string) (string, bool) { return "app-secret", true }}}, 0))
 	adapter := slackbot.New(slackbot.Config{BotToken: botToken, AppToken: appToken, APIURL: sl.URL, Grace: 5 * time.Second,
 		MaxInFlight: o.maxInFlight,
-		Seen:        func(ctx context.Context, key string) (bool, error) { return st.FirstSeen(ctx, key, time.Now()) }})
+		Seen:        func(ctx context.Context, key string) (bool, error) { return st.FirstSeen(ctx, key, time.Now()) },
+		HomeViewers: st})
 	app := bot.App{ID: appID, Name: "Shop", Aliases: []string{"shop"}, Binders: []string{binder, "S0QATEAM"}, Slots: 15}
 	if o.app != nil {
 		o.app(&app)

@@ -120,7 +120,19 @@ ALTER TABLE approvals ADD COLUMN job_id INTEGER NOT NULL DEFAULT 0;
 	strictSQL(reasonSchema),
 	// 7: approvals given so far, for apps that need more than one. See votesSchema.
 	strictSQL(votesSchema),
+	// 8: who looks at their App Home. See homeSchema.
+	strictSQL(homeSchema),
 }
+
+// homeSchema is SQLite's migration 8 and PostgreSQL's 5: when each person
+// last opened their App Home, so that whichever replica makes a change
+// republishes the homes of those who look at them.
+const homeSchema = `
+CREATE TABLE home_viewers (
+	user_id   TEXT NOT NULL PRIMARY KEY,
+	opened_at $INT NOT NULL
+)$STRICT;
+`
 
 // votesSchema is SQLite's migration 7 and PostgreSQL's 4: the approvals a
 // pending request has had so far, a JSON list of {"by","at"} (at in unix

@@ -296,4 +296,5 @@ CREATE TABLE refresh_tokens (
 	postgresSQL(platformSchema),
 	postgresSQL(reasonSchema),
 	postgresSQL(votesSchema),
+	postgresSQL(homeSchema),
 }

@@ -81,8 +81,8 @@ func TestMigrationsIdempotentOnReopen(t *testing.T) {
 		s.db.QueryRow("PRAGMA user_version").Scan(&version)
 		s.db.QueryRow("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").Scan(&tables)
 		s.Close()
-		if version != len(sqliteMigrations) || tables != 9 {
-			t.Fatalf("user_version %d, %d tables; want %d, 9", version, tables, len(sqliteMigrations))
+		if version != len(sqliteMigrations) || tables != 10 {
+			t.Fatalf("user_version %d, %d tables; want %d, 10", version, tables, len(sqliteMigrations))
 		}
 	}
 }

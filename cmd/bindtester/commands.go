@@ -46,7 +46,7 @@ func runSlack(ctx context.Context, getenv func(string) string, stderr io.Writer)
 	go prefetchTokens(ctx, wx.Client, s.Policy, log)
 	adapter := slackbot.New(slackbot.Config{BotToken: s.SlackBotToken, AppToken: s.SlackAppToken, APIURL: s.SlackAPIURL,
 		MaxInFlight: s.MaxInFlight, OnBusy: m.busy.Inc, Grace: s.Grace, Log: log, Observe: func(t string) { m.envelopes.WithLabelValues(t).Inc() },
-		Seen: seenOnce(s.DBPath, st)})
+		Seen: seenOnce(s.DBPath, st), HomeViewers: st})
 	if s.OpsAddr != "" {
 		healthy := func(ctx context.Context) error {
 			if !adapter.Connected() {
