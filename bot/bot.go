@@ -237,8 +237,8 @@ func New(o Options) *Bot {
 		o.Policy.Apps[i].WithDefaults()
 	}
 	b := &Bot{o: o, notices: map[string]time.Time{}}
-	if _, none := o.Homes.(noHomes); !none && o.Store != nil {
-		b.o.Store = watchHomes{Store: o.Store, b: b}
+	if o.Store != nil {
+		b.o.Store = watchChanges{Store: o.Store, b: b}
 	}
 	b.pol.Store(o.Policy)
 	return b

@@ -246,37 +246,6 @@ func (b *Bot) endClick(ctx context.Context, c Click, conv Conversation) error {
 	return b.unbind(ctx, l, Request{UserID: c.UserID}, Command{Verb: VerbUnbind, App: g.AppID, GrantID: g.ID}, conv)
 }
 
-// watchHomes wraps the store so that every audited change tells the
-// adapter whose App Home changed.
-type watchHomes struct {
-	Store
-	b *Bot
-}
-
-func (w watchHomes) Record(ctx context.Context, e Event) error {
-	err := w.Store.Record(ctx, e)
-	if err == nil {
-		w.b.homesChanged(ctx, e)
-	}
-	return err
-}
-
-func (w watchHomes) FinishJob(ctx context.Context, id int64, owner string, r JobResult, at time.Time) (Job, Grant, error) {
-	j, g, err := w.Store.FinishJob(ctx, id, owner, r, at)
-	if err == nil {
-		w.b.homesChanged(ctx, r.Event)
-	}
-	return j, g, err
-}
-
-func (w watchHomes) ExtendGrant(ctx context.Context, id int64, from, to time.Time, ev Event) (Grant, bool, error) {
-	g, changed, err := w.Store.ExtendGrant(ctx, id, from, to, ev)
-	if err == nil && changed {
-		w.b.homesChanged(ctx, ev)
-	}
-	return g, changed, err
-}
-
 // homesChanged names whose home e changed: its requester and actor; the
 // app's approvers for a request and its decisions; the admins for grants
 // made, moved or ended.

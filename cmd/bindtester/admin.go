@@ -103,7 +103,8 @@ func newAdminCLI(ctx context.Context, name string, args []string, getenv func(st
 	return &adminCLI{user: *user, channel: *channel, admin: *admin, bot: b, console: c, audit: st, close: func() { st.Close() }}, rest, nil
 }
 
-// runAdminCommand runs bind, unbind or testers as one /bindtester line.
+// runAdminCommand runs bind, unbind, extend, testers or apps as one
+// /bindtester line; the core says what it changed.
 func runAdminCommand(ctx context.Context, verb string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var refresh *bool
 	var extra func(*flag.FlagSet)
@@ -126,42 +127,16 @@ func runAdminCommand(ctx context.Context, verb string, args []string, getenv fun
 	}
 	// Approval prompts from here would print to this terminal, never reaching an approver.
 	req := bot.Request{UserID: cli.user, ChannelID: cli.channel, Text: text, Admin: cli.admin, NoApproval: true}
-	if verb != "bind" && verb != "unbind" { // the others change nothing
-		return cli.bot.Handle(ctx, req, cli.console)
-	}
-	before, err := cli.lastEventID(ctx)
-	if err != nil {
-		return err
-	}
-	err = cli.bot.Handle(ctx, req, cli.console)
-	if changed, cerr := cli.changedSince(ctx, before); cerr != nil || !changed {
-		return errors.Join(err, cerr, errNothingChanged)
+	out, err := cli.bot.Do(ctx, req, cli.console)
+	if changes := verb == "bind" || verb == "unbind" || verb == "extend"; changes && !out.Changed() {
+		return errors.Join(err, errNothingChanged)
 	}
 	return err
 }
 
-// errNothingChanged makes a bind or unbind that was refused or failed exit non-zero, for scripts.
+// errNothingChanged makes a bind, unbind or extend that was refused or
+// failed exit non-zero, for scripts.
 var errNothingChanged = errors.New("nothing was changed (see the answer above)")
-
-// lastEventID is the newest audit record of this actor, 0 for none.
-func (cli *adminCLI) lastEventID(ctx context.Context) (int64, error) {
-	evs, err := cli.audit.Events(ctx, bot.AuditFilter{User: cli.user, Limit: 1})
-	if err != nil || len(evs) == 0 {
-		return 0, err
-	}
-	return evs[0].ID, nil
-}
-
-// changedSince reports whether this actor bound or unbound anyone since audit record id.
-func (cli *adminCLI) changedSince(ctx context.Context, id int64) (bool, error) {
-	evs, err := cli.audit.Events(ctx, bot.AuditFilter{User: cli.user, Limit: 50})
-	for _, e := range evs {
-		if e.ID > id && e.Actor == cli.user && (e.Kind == bot.EventBound || e.Kind == bot.EventUnbound) {
-			return true, nil
-		}
-	}
-	return false, err
-}
 
 // runAudit prints audit records as a table, CSV or JSON.
 func runAudit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

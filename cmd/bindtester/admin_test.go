@@ -277,7 +277,8 @@ func TestAdminBindNeedingApprovalIsSentToSlack(t *testing.T) {
 	}
 }
 
-// A bind WeChat refuses, and an unbind of nobody, exit non-zero; a bind that works does not.
+// A bind WeChat refuses, an unbind of nobody and an extend of no grant exit
+// non-zero (the core's Outcome says nothing changed); what works does not.
 func TestAdminExitStatusSaysWhetherAnythingChanged(t *testing.T) {
 	fake, e := adminEnv(t)
 	fake.SetOutcome("hidden_user", 85001)
@@ -292,5 +293,12 @@ func TestAdminExitStatusSaysWhetherAnythingChanged(t *testing.T) {
 	}
 	if _, _, err := cli(t, e, "testers", "--admin", testAppID); err != nil {
 		t.Errorf("testers: %v", err)
+	}
+	// extend says so too: a grant that exists gets more time, one that does not changes nothing.
+	if _, _, err := cli(t, e, "extend", "--admin", "#1", "3d"); err != nil {
+		t.Errorf("extend #1: %v", err)
+	}
+	if _, _, err := cli(t, e, "extend", "--admin", "#99", "3d"); !errors.Is(err, errNothingChanged) {
+		t.Errorf("extend of no grant: %v, want errNothingChanged", err)
 	}
 }
