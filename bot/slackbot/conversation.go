@@ -25,7 +25,7 @@ func (c *slashConversation) Private(ctx context.Context, text string) error {
 
 func (c *slashConversation) respond(ctx context.Context, text string) error {
 	return slack.PostWebhookCustomHTTPContext(ctx, c.cmd.ResponseURL, c.a.http,
-		&slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral})
+		&slack.WebhookMessage{Text: slackText(text), ResponseType: slack.ResponseTypeEphemeral})
 }
 
 // cannotPost are the errors that say the bot is not welcome in the channel:
@@ -43,7 +43,7 @@ func cannotPost(err error) bool {
 }
 
 func (c *slashConversation) Open(ctx context.Context, text string) (bot.Thread, error) {
-	_, ts, err := c.a.api.PostMessageContext(ctx, c.cmd.ChannelID, slack.MsgOptionText(text, false))
+	_, ts, err := c.a.api.PostMessageContext(ctx, c.cmd.ChannelID, slack.MsgOptionText(slackText(text), false))
 	if err != nil {
 		level := slog.LevelWarn
 		if cannotPost(err) {
@@ -62,12 +62,12 @@ type mentionConversation struct {
 }
 
 func (c *mentionConversation) Private(ctx context.Context, text string) error {
-	_, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(text, false), slack.MsgOptionTS(c.threadTS))
+	_, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(slackText(text), false), slack.MsgOptionTS(c.threadTS))
 	return err
 }
 
 func (c *mentionConversation) Open(ctx context.Context, text string) (bot.Thread, error) {
-	_, ts, err := c.a.api.PostMessageContext(ctx, c.channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(c.threadTS))
+	_, ts, err := c.a.api.PostMessageContext(ctx, c.channel, slack.MsgOptionText(slackText(text), false), slack.MsgOptionTS(c.threadTS))
 	if err != nil {
 		return nil, err
 	}
@@ -82,20 +82,20 @@ type channelThread struct {
 }
 
 func (t *channelThread) Reply(ctx context.Context, text string) error {
-	_, _, err := t.a.api.PostMessageContext(ctx, t.channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(t.threadTS))
+	_, _, err := t.a.api.PostMessageContext(ctx, t.channel, slack.MsgOptionText(slackText(text), false), slack.MsgOptionTS(t.threadTS))
 	return err
 }
 
 func (t *channelThread) Attach(ctx context.Context, f bot.File) error {
 	_, err := t.a.api.UploadFileContext(ctx, slack.UploadFileParameters{
-		Reader: bytes.NewReader(f.Data), FileSize: len(f.Data), Filename: f.Name, Title: f.Title,
-		InitialComment: f.Comment, Channel: t.channel, ThreadTimestamp: t.threadTS,
+		Reader: bytes.NewReader(f.Data), FileSize: len(f.Data), Filename: f.Name, Title: slackText(f.Title),
+		InitialComment: slackText(f.Comment), Channel: t.channel, ThreadTimestamp: t.threadTS,
 	})
 	return err
 }
 
 func (t *channelThread) Update(ctx context.Context, text string) error {
-	_, _, _, err := t.a.api.UpdateMessageContext(ctx, t.channel, t.parentTS, slack.MsgOptionText(text, false))
+	_, _, _, err := t.a.api.UpdateMessageContext(ctx, t.channel, t.parentTS, slack.MsgOptionText(slackText(text), false))
 	return err
 }
 
@@ -124,7 +124,7 @@ type clickConversation struct {
 
 func (c *clickConversation) Private(ctx context.Context, text string) error {
 	return slack.PostWebhookCustomHTTPContext(ctx, c.responseURL, c.a.http,
-		&slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral, ReplaceOriginal: false})
+		&slack.WebhookMessage{Text: slackText(text), ResponseType: slack.ResponseTypeEphemeral, ReplaceOriginal: false})
 }
 
 // Open is not used for clicks: their outcome goes to the requester's thread.

@@ -44,8 +44,9 @@ func (a *Adapter) openForm(ctx context.Context, cmd slack.SlashCommand) bool {
 	return true
 }
 
+// plain is a plain_text object of s, which the core may have written.
 func plain(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+	return slack.NewTextBlockObject(slack.PlainTextType, slackText(s), false, false)
 }
 
 // formView is the modal for f; channel (where it was asked) rides along.
@@ -96,7 +97,7 @@ func (a *Adapter) formSubmission(ctx context.Context, sm *socketmode.Client, evt
 	if len(problems) > 0 { // shown beside the fields; nothing is done
 		errs := map[string]string{}
 		for f, msg := range problems {
-			errs[string(f)] = msg
+			errs[string(f)] = slackText(msg)
 		}
 		if err := sm.Ack(*evt.Request, slack.NewErrorsViewSubmissionResponse(errs)); err != nil {
 			a.log.Warn("slack: ack failed", "type", evt.Type, "error", err)
@@ -127,7 +128,7 @@ type formConversation struct {
 
 func (c *formConversation) Private(ctx context.Context, text string) error {
 	if c.channel != "" {
-		if _, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(text, false)); err == nil {
+		if _, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(slackText(text), false)); err == nil {
 			return nil
 		}
 	}
@@ -139,7 +140,7 @@ func (c *formConversation) Open(ctx context.Context, text string) (bot.Thread, e
 		if to == "" {
 			continue
 		}
-		channel, ts, err := c.a.api.PostMessageContext(ctx, to, slack.MsgOptionText(text, false))
+		channel, ts, err := c.a.api.PostMessageContext(ctx, to, slack.MsgOptionText(slackText(text), false))
 		if err == nil {
 			return &channelThread{a: c.a, channel: channel, parentTS: ts, threadTS: ts}, nil
 		}

@@ -14,7 +14,7 @@ import (
 
 // DM writes to a user in the bot's direct messages.
 func (a *Adapter) DM(ctx context.Context, userID, text string) error {
-	_, _, err := a.api.PostMessageContext(ctx, userID, slack.MsgOptionText(text, false))
+	_, _, err := a.api.PostMessageContext(ctx, userID, slack.MsgOptionText(slackText(text), false))
 	return err
 }
 
@@ -49,15 +49,16 @@ func promptOptions(p bot.Prompt) []slack.MsgOption {
 		if count[b.Action] > 1 {
 			id = fmt.Sprintf("%s.%d", b.Action, i)
 		}
-		e := slack.NewButtonBlockElement(id, b.Value, slack.NewTextBlockObject(slack.PlainTextType, b.Label, false, false))
+		e := slack.NewButtonBlockElement(id, b.Value, slack.NewTextBlockObject(slack.PlainTextType, slackText(b.Label), false, false))
 		e.Style = slack.Style(b.Style)
 		buttons = append(buttons, e)
 	}
-	blocks := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, p.Text, false, true), nil, nil)}
+	text := slackText(p.Text)
+	blocks := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, true), nil, nil)}
 	if len(buttons) > 0 {
 		blocks = append(blocks, slack.NewActionBlock(blockIDFor(p), buttons...))
 	}
-	return []slack.MsgOption{slack.MsgOptionText(p.Text, false), slack.MsgOptionBlocks(blocks...)}
+	return []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
 }
 
 // blockIDFor names a prompt's button block: "approval" for approvals, as before.
@@ -76,6 +77,7 @@ func clickAction(actionID string) string {
 
 // Edit replaces a prompt with text, removing its buttons.
 func (a *Adapter) Edit(ctx context.Context, ref bot.MessageRef, text string) error {
+	text = slackText(text)
 	_, _, _, err := a.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, slack.MsgOptionText(text, false),
 		slack.MsgOptionBlocks(slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, true), nil, nil)))
 	return err
