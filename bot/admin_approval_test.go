@@ -23,23 +23,23 @@ func TestApprovalRequest(t *testing.T) {
 		approvers string   // named in the thread
 	}{
 		{name: "requester, approvers by DM", policy: approvalPolicy, user: "UREQ",
-			targets: []string{"UAPP1", "UAPP2"}, approvers: "<@UAPP1>, <@UAPP2>"},
+			targets: []string{"UAPP1", "UAPP2"}, approvers: "@UAPP1, @UAPP2"},
 		{name: "approval channel", user: "UREQ", policy: func(f *fixture) {
 			approvalPolicy(f)
 			f.policy.Apps[0].ApprovalChannel = "CAPPROVALS"
-		}, targets: []string{"CAPPROVALS"}, approvers: "<@UAPP1>, <@UAPP2>"},
+		}, targets: []string{"CAPPROVALS"}, approvers: "@UAPP1, @UAPP2"},
 		{name: "binder when the app requires approval", user: "UALICE", policy: func(f *fixture) {
 			f.policy.Apps[0].RequireApproval = true
 			f.policy.Apps[0].Approvers = []string{"UAPP1"}
-		}, targets: []string{"UAPP1"}, approvers: "<@UAPP1>"},
+		}, targets: []string{"UAPP1"}, approvers: "@UAPP1"},
 		{name: "no approvers listed: the admins decide", user: "UREQ", policy: func(f *fixture) {
 			f.policy.Apps[0].Requesters = []string{"UREQ"}
-		}, targets: []string{"UADMIN"}, approvers: "<@UADMIN>"},
+		}, targets: []string{"UADMIN"}, approvers: "@UADMIN"},
 		{name: "approvers through a user group", user: "UREQ", policy: func(f *fixture) {
 			f.policy.Apps[0].Requesters = []string{"UREQ"}
 			f.policy.Apps[0].Approvers = []string{"SLEADS"}
 			f.groups.m["SLEADS"] = []string{"ULEAD1", "ULEAD2"}
-		}, targets: []string{"ULEAD1", "ULEAD2"}, approvers: "<!subteam^SLEADS>"},
+		}, targets: []string{"ULEAD1", "ULEAD2"}, approvers: "@SLEADS"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t)
@@ -50,7 +50,7 @@ func TestApprovalRequest(t *testing.T) {
 			if len(conv.opens) != 1 || len(conv.replies) != 1 || len(conv.privates) != 0 || len(conv.updates) != 0 {
 				t.Fatalf("want a status message and one reply; got %v", conv)
 			}
-			wantContains(t, "status message", conv.opens[0], "<@"+c.user+">", "`"+testerMasked+"`", "*Shop*", "waiting for approval")
+			wantContains(t, "status message", conv.opens[0], "@"+c.user, "`"+testerMasked+"`", "*Shop*", "waiting for approval")
 			wantContains(t, "thread reply", conv.replies[0], "needs an approval", "I asked "+c.approvers)
 			if n := len(f.fake.Requests()); n != 0 {
 				t.Errorf("WeChat got %d requests before any approval", n)
@@ -74,7 +74,7 @@ func TestApprovalRequest(t *testing.T) {
 				if len(p.Prompt.Buttons) != 2 || p.Prompt.Buttons[0].Value != value || p.Prompt.Buttons[0].Label != "Approve" || p.Prompt.Buttons[1].Label != "Deny" || p.Prompt.Buttons[1].Value != value {
 					t.Errorf("prompt %+v", p.Prompt)
 				}
-				wantContains(t, "prompt", p.Prompt.Text, "<@"+c.user+">", "`"+testerMasked+"`", "*Shop*", "for 3d", "<#CSHOP>", "#"+value)
+				wantContains(t, "prompt", p.Prompt.Text, "@"+c.user, "`"+testerMasked+"`", "*Shop*", "for 3d", "#CSHOP", "#"+value)
 				wantNotContains(t, "prompt", p.Prompt.Text, tester)
 			}
 			if !slices.Equal(to, c.targets) {
@@ -132,7 +132,7 @@ func TestApprovalClickByNonApprover(t *testing.T) {
 				if len(conv.privates) != 1 {
 					t.Fatalf("want one private answer; got %v", conv)
 				}
-				wantContains(t, "answer", conv.privates[0], "Only the approvers", "<@UAPP1>, <@UAPP2>", "changed nothing")
+				wantContains(t, "answer", conv.privates[0], "Only the approvers", "@UAPP1, @UAPP2", "changed nothing")
 			}
 			_, id := promptValue(t, f.msgr)
 			if a := f.approval(t, id); a.State != bot.ApprovalPending || a.DecidedBy != "" {
@@ -189,7 +189,7 @@ func TestApprovalApprove(t *testing.T) {
 		}
 	}
 	replies := strings.Join(f.msgr.in(ref, "reply"), "\n")
-	wantContains(t, "thread", replies, "<@UREQ>, <@UAPP1> approved your request", "Done: `"+testerMasked+"` is now an experiencer of *Shop*")
+	wantContains(t, "thread", replies, "@UREQ, @UAPP1 approved your request", "Done: `"+testerMasked+"` is now an experiencer of *Shop*")
 	wantNotContains(t, "thread", replies, tester)
 	if ups := f.msgr.in(ref, "update"); len(ups) != 1 || !strings.HasPrefix(ups[0], "✅") {
 		t.Errorf("status updates %q, want one ✅", ups)
@@ -203,7 +203,7 @@ func TestApprovalApprove(t *testing.T) {
 	var edited []bot.MessageRef
 	for _, e := range edits {
 		edited = append(edited, e.Ref)
-		wantContains(t, "edited prompt", e.Text, "<@UAPP1> approved", "<@UREQ>", "`"+testerMasked+"`")
+		wantContains(t, "edited prompt", e.Text, "@UAPP1 approved", "@UREQ", "`"+testerMasked+"`")
 	}
 	var prompted []bot.MessageRef
 	for _, p := range f.msgr.sentPrompts() {
@@ -232,7 +232,7 @@ func TestApprovalApprove(t *testing.T) {
 		if len(conv.privates) != 1 {
 			t.Fatalf("%s %s: %v", c.user, c.action, conv)
 		}
-		wantContains(t, "second click", conv.privates[0], "Already decided: <@UAPP1> approved it")
+		wantContains(t, "second click", conv.privates[0], "Already decided: @UAPP1 approved it")
 	}
 	if n := f.fake.Calls(bindPath); n != 1 {
 		t.Errorf("bind_tester called %d times after more clicks, want 1", n)
@@ -291,7 +291,7 @@ func TestApprovalDeny(t *testing.T) {
 	if len(replies) != 1 {
 		t.Fatalf("thread replies %q, want 1", replies)
 	}
-	wantContains(t, "thread", replies[0], "<@UREQ>, <@UAPP2> denied your request")
+	wantContains(t, "thread", replies[0], "@UREQ, @UAPP2 denied your request")
 	if ups := f.msgr.in(ref, "update"); len(ups) != 1 || !strings.HasPrefix(ups[0], "❌") || !strings.Contains(ups[0], "approval denied") {
 		t.Errorf("status updates %q", ups)
 	}
@@ -300,7 +300,7 @@ func TestApprovalDeny(t *testing.T) {
 		t.Fatalf("%d prompt edits, want 2", len(edits))
 	}
 	for _, e := range edits {
-		wantContains(t, "edited prompt", e.Text, "<@UAPP2> denied")
+		wantContains(t, "edited prompt", e.Text, "@UAPP2 denied")
 	}
 	_, id := promptValue(t, f.msgr)
 	if a := f.approval(t, id); a.State != bot.ApprovalDenied || a.DecidedBy != "UAPP2" {
@@ -310,7 +310,7 @@ func TestApprovalDeny(t *testing.T) {
 		t.Error("a grant after a denial")
 	}
 	conv, _ := click(t, b, "UAPP1", bot.ActionApprove, value)
-	if len(conv.privates) != 1 || !strings.Contains(conv.privates[0], "Already decided: <@UAPP2> denied it") {
+	if len(conv.privates) != 1 || !strings.Contains(conv.privates[0], "Already decided: @UAPP2 denied it") {
 		t.Errorf("approve after deny: %v", conv)
 	}
 	if n := len(f.fake.Requests()); n != 0 {
@@ -341,7 +341,7 @@ func TestApprovalExpires(t *testing.T) {
 	}
 	ref := req.ref(0)
 	replies := f.msgr.in(ref, "reply")
-	if len(replies) != 1 || !strings.Contains(replies[0], "<@UREQ>, nobody approved your request in time") {
+	if len(replies) != 1 || !strings.Contains(replies[0], "@UREQ, nobody approved your request in time") {
 		t.Errorf("thread replies %q", replies)
 	}
 	if ups := f.msgr.in(ref, "update"); len(ups) != 1 || !strings.HasPrefix(ups[0], "❌") || !strings.Contains(ups[0], "approval expired") {
@@ -352,7 +352,7 @@ func TestApprovalExpires(t *testing.T) {
 		t.Fatalf("%d prompt edits, want 2", len(edits))
 	}
 	for _, e := range edits {
-		wantContains(t, "edited prompt", e.Text, "Expired", "<@UREQ>", "`"+testerMasked+"`")
+		wantContains(t, "edited prompt", e.Text, "Expired", "@UREQ", "`"+testerMasked+"`")
 	}
 
 	// Once expired, clicks change nothing, and a second Sweep has nothing to do.
@@ -384,7 +384,7 @@ func TestApprovalOpenFailsAsksNobody(t *testing.T) {
 	f := newFixture(t)
 	approvalPolicy(f)
 	boom := errors.New("chat.postMessage: fatal_error")
-	conv := &recConv{openErr: boom}
+	conv := &recConv{t: t, openErr: boom}
 	err := f.bot().Handle(context.Background(), bot.Request{UserID: "UREQ", ChannelID: "CSHOP", Text: "shop " + tester}, conv)
 	if !errors.Is(err, boom) {
 		t.Fatalf("Handle = %v, want %v", err, boom)

@@ -73,7 +73,7 @@ func TestBindForDuration(t *testing.T) {
 				t.Errorf("grant thread %+v, want the request's thread %+v", g.Thread, conv.ref(0))
 			}
 			// The success reply says when access ends and how to end it sooner.
-			wantContains(t, "reply", conv.replies[0], "Access ends <!date^"+itoa(start.Add(c.want).Unix())+"^", "`/bindtester unbind shop #"+itoa(g.ID)+"`")
+			wantContains(t, "reply", conv.replies[0], "Access ends "+start.Add(c.want).UTC().Format(bot.UTCLayout), "`/bindtester unbind shop #"+itoa(g.ID)+"`")
 			if ev := f.eventsOf(t, bot.EventAllowed); len(ev) != 1 || ev[0].Detail != "for "+bot.FormatDuration(c.want) {
 				t.Errorf("allowed event %+v, want detail %q", ev, "for "+bot.FormatDuration(c.want))
 			}

@@ -39,7 +39,7 @@ func run(t testing.TB, b *bot.Bot, user, text string) *recConv {
 // click presses a prompt button as user and returns what user was told.
 func click(t testing.TB, b *bot.Bot, user, action, value string) (*recConv, error) {
 	t.Helper()
-	conv := &recConv{}
+	conv := &recConv{t: t}
 	err := b.Click(context.Background(), bot.Click{UserID: user, Action: action, Value: value}, conv)
 	return conv, err
 }

@@ -20,7 +20,7 @@ func TestIPAllowListAddressGoesToAdminsOnly(t *testing.T) {
 		if len(conv.replies) != 1 {
 			t.Fatalf("bind %d: %v", i+1, conv)
 		}
-		wantContains(t, "public reply", conv.replies[0], "IP allow-list", "<@UADMIN>")
+		wantContains(t, "public reply", conv.replies[0], "IP allow-list", "@UADMIN")
 		wantNotContains(t, "everything in public", conv.all(), "203.0.113.7")
 	}
 	dms := f.msgr.dmsTo("UADMIN")

@@ -35,7 +35,7 @@ func TestSlotsFullReport(t *testing.T) {
 			}
 			// The public thread says how full; whose grants end first goes to the requester alone.
 			wantContains(t, "public reply", conv.replies[0], "*Shop* has no free experiencer slots", "2 of 5 experiencer slots are in use")
-			wantNotContains(t, "public reply", conv.replies[0], "These end soonest", "<@UCAROL>", "so***er")
+			wantNotContains(t, "public reply", conv.replies[0], "These end soonest", "@UCAROL", "so***er")
 			dms := f.msgr.dmsTo(c.user)
 			if len(dms) != 1 {
 				t.Fatalf("DMs to %s: %q, want the slot report", c.user, dms)
@@ -53,8 +53,8 @@ func TestSlotsFullReport(t *testing.T) {
 				t.Fatalf("listed grants %q, want 2", listed)
 			}
 			// Soonest first: soon_tester (1 day) before long_tester (3 days).
-			wantContains(t, "first listed", listed[0], "`so***er`", "<@UCAROL>", "(#"+itoa(soon.ID)+")", "<!date^"+itoa(soon.ExpiresAt.Unix())+"^")
-			wantContains(t, "second listed", listed[1], "`lo***er`", "<@UALICE>", "(#"+itoa(long.ID)+")")
+			wantContains(t, "first listed", listed[0], "`so***er`", "@UCAROL", "(#"+itoa(soon.ID)+")", soon.ExpiresAt.UTC().Format(bot.UTCLayout))
+			wantContains(t, "second listed", listed[1], "`lo***er`", "@UALICE", "(#"+itoa(long.ID)+")")
 			hint := "/bindtester unbind shop #" + itoa(soon.ID)
 			if got := strings.Contains(reply, hint); got != c.hint {
 				t.Errorf("admin hint %q shown: %v, want %v:\n%s", hint, got, c.hint, reply)

@@ -40,7 +40,7 @@ func TestTestersVerb(t *testing.T) {
 			}
 			out := conv.privates[0]
 			if !c.allowed {
-				wantContains(t, "denial", out, "You may not see the experiencers of *Shop*", "<@UADMIN>")
+				wantContains(t, "denial", out, "You may not see the experiencers of *Shop*", "@UADMIN")
 				wantNotContains(t, "denial", out, testerMasked, outside[:10])
 				if n := len(f.fake.Requests()); n != 0 {
 					t.Errorf("WeChat got %d requests for a denied listing", n)
@@ -56,7 +56,7 @@ func TestTestersVerb(t *testing.T) {
 			}
 			wantContains(t, "trial version", lines[3], "Trial version: 1.0.0")
 			wantContains(t, "header", lines[0], "*Shop*: 2 of 12 experiencer slots in use")
-			wantContains(t, "bot's grant", lines[1], "`"+testerMasked+"`", "asked by <@UALICE>", "(#"+itoa(g.ID)+")", "<!date^"+itoa(g.ExpiresAt.Unix())+"^")
+			wantContains(t, "bot's grant", lines[1], "`"+testerMasked+"`", "asked by @UALICE", "(#"+itoa(g.ID)+")", g.ExpiresAt.UTC().Format(bot.UTCLayout))
 			wantContains(t, "outsider", lines[2], "added outside this bot", outside[:10])
 			wantNotContains(t, "listing", out, tester, "outsider_x", "%!")
 		})
@@ -93,19 +93,19 @@ func TestOthersGrantsStayHidden(t *testing.T) {
 	}
 
 	// games may be used in CGAMES only: testers too (admins anywhere).
-	conv := &recConv{}
+	conv := &recConv{t: t}
 	b.Handle(context.Background(), bot.Request{UserID: "UBOB", ChannelID: "CGAMES", Text: "games bob_tester"}, conv)
 	if len(conv.updates) != 1 || !strings.HasPrefix(conv.updates[0], "✅") {
 		t.Fatalf("bind to games in its channel: %v", conv)
 	}
 	bobMasked := bot.MaskWechatID("bob_tester")
-	conv = &recConv{}
+	conv = &recConv{t: t}
 	b.Handle(context.Background(), bot.Request{UserID: "UBOB", ChannelID: "COTHER", Text: "testers games"}, conv)
 	if len(conv.privates) != 1 || strings.Contains(conv.privates[0], bobMasked) {
 		t.Fatalf("testers outside the app's channel: %v; want a denial that lists nobody", conv)
 	}
-	wantContains(t, "denial", conv.privates[0], "<#CGAMES>")
-	conv = &recConv{}
+	wantContains(t, "denial", conv.privates[0], "#CGAMES")
+	conv = &recConv{t: t}
 	b.Handle(context.Background(), bot.Request{UserID: "UADMIN", ChannelID: "COTHER", Text: "testers games"}, conv)
 	if len(conv.privates) != 1 || !strings.Contains(conv.privates[0], bobMasked) {
 		t.Errorf("an admin's testers anywhere: %v", conv)
@@ -200,7 +200,7 @@ func TestUnbindVerb(t *testing.T) {
 			}
 			dms := f.msgr.dmsTo("UALICE")
 			if c.told {
-				if len(dms) != 1 || !strings.Contains(dms[0], "`"+testerMasked+"` was removed as an experiencer of *Shop* by <@"+c.user+">") {
+				if len(dms) != 1 || !strings.Contains(dms[0], "`"+testerMasked+"` was removed as an experiencer of *Shop* by @"+c.user) {
 					t.Errorf("DMs to the requester %q", dms)
 				}
 			} else if len(dms) != 0 {
@@ -301,7 +301,7 @@ func TestMineVerb(t *testing.T) {
 	}
 	wantContains(t, "header", lines[0], "Your active grants (2)")
 	// soonest to expire first
-	wantContains(t, "first", lines[1], "`al***wo`", "*Shop*", "/bindtester unbind shop #"+itoa(c.ID), "<!date^"+itoa(c.ExpiresAt.Unix())+"^")
+	wantContains(t, "first", lines[1], "`al***wo`", "*Shop*", "/bindtester unbind shop #"+itoa(c.ID), c.ExpiresAt.UTC().Format(bot.UTCLayout))
 	wantContains(t, "second", lines[2], "`al***ne`", "/bindtester unbind shop #"+itoa(a.ID))
 	wantNotContains(t, "mine", out, "#"+itoa(carol.ID), "ca***ne", "#"+itoa(ended.ID), "alice_one", "%!")
 
@@ -350,7 +350,7 @@ func TestAuditVerb(t *testing.T) {
 		{name: "binder is refused", user: "UALICE", text: "audit", denied: true},
 		{name: "stranger is refused", user: "UDAVE", text: "audit <@UDAVE>", denied: true},
 		{name: "page 1, newest first", user: "UADMIN", text: "audit", n: 10,
-			first: []string{"*bound*", "<@UBOB>", "`bo***er`", "→ Games"}, last: []string{"*denied*", "<@UDAVE>", "`da***04`", "→ Shop"},
+			first: []string{"*bound*", "@UBOB", "`bo***er`", "→ Games"}, last: []string{"*denied*", "@UDAVE", "`da***04`", "→ Shop"},
 			more: "`/bindtester audit page 2`"},
 		{name: "page 2", user: "UADMIN", text: "audit page 2", n: 4,
 			first: []string{"*denied*", "`da***03`"}, last: []string{"*denied*", "`da***00`"}},
@@ -372,7 +372,7 @@ func TestAuditVerb(t *testing.T) {
 			}
 			out := conv.privates[0]
 			if c.denied {
-				wantContains(t, "answer", out, "Only admins can read the audit log", "<@UADMIN>")
+				wantContains(t, "answer", out, "Only admins can read the audit log", "@UADMIN")
 				if len(entries(out)) != 0 {
 					t.Errorf("a refusal shows audit rows:\n%s", out)
 				}

@@ -214,7 +214,7 @@ func TestSweepWarnsADayBefore(t *testing.T) {
 			if len(dms) != 1 {
 				t.Fatalf("DMs %q, want one warning", dms)
 			}
-			wantContains(t, "warning", dms[0], "Heads-up", "`"+testerMasked+"`", "*Shop*", "<!date^"+itoa(g.ExpiresAt.Unix())+"^", "`/bindtester shop <wechat-id>`")
+			wantContains(t, "warning", dms[0], "Heads-up", "`"+testerMasked+"`", "*Shop*", g.ExpiresAt.UTC().Format(bot.UTCLayout), "`/bindtester shop <wechat-id>`")
 			// Asking again gets the app's default, whatever this grant's length was.
 			wantNotContains(t, "warning", dms[0], tester, "%!", "<wechat-id> for")
 			if len(extend) != 2 || extend[0].Label != "+3d" || extend[1].Label != "+1w" || extend[0].Value != itoa(g.ID)+":3d" {

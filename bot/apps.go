@@ -70,7 +70,7 @@ func (b *Bot) appLine(l Lang, pol *Policy, a *App) string {
 	if len(a.Channels) > 0 {
 		chans := make([]string, len(a.Channels))
 		for i, c := range a.Channels {
-			chans[i] = "<#" + c + ">"
+			chans[i] = channelRef(c)
 		}
 		who = append(who, l.T("apps.channels", strings.Join(chans, ", ")))
 	}

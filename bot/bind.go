@@ -116,9 +116,9 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 	thread := openThread(conv, func() (Thread, error) {
 		var t Thread
 		err := b.post(ctx, func(ctx context.Context) (err error) {
-			text := l.T("parent.working", req.UserID, masked, Escape(app.Name), app.ID)
+			text := l.T("parent.working", mention(req.UserID), masked, Escape(app.Name), app.ID)
 			if requester != req.UserID {
-				text = l.T("parent.working_for", req.UserID, masked, Escape(app.Name), app.ID, requester)
+				text = l.T("parent.working_for", mention(req.UserID), masked, Escape(app.Name), app.ID, mention(requester))
 			}
 			t, err = conv.Open(ctx, text)
 			return err
@@ -162,12 +162,12 @@ func (b *Bot) platformRefusal(l Lang, app *App) string {
 func (b *Bot) approvalPrompt(pl Lang, a Approval, app *App, channel string) Prompt {
 	where := "-"
 	if ch := channel; strings.HasPrefix(ch, "C") || strings.HasPrefix(ch, "G") {
-		where = "<#" + ch + ">"
+		where = channelRef(ch)
 	}
 	id := strconv.FormatInt(a.ID, 10)
 	return Prompt{Buttons: []Button{{Action: ActionApprove, Label: pl.T("approval.button_approve"), Value: id, Style: StylePrimary},
 		{Action: ActionDeny, Label: pl.T("approval.button_deny"), Value: id, Style: StyleDanger}},
-		Text: pl.T("approval.prompt", a.Requester, a.WechatMasked, Escape(app.Name), FormatDuration(a.Duration), where, slackTime(a.ExpiresAt), a.ID) +
+		Text: pl.T("approval.prompt", mention(a.Requester), a.WechatMasked, Escape(app.Name), FormatDuration(a.Duration), where, dateRef(a.ExpiresAt), a.ID) +
 			reasonLine(pl, a.Reason)}
 }
 
@@ -189,7 +189,7 @@ func (b *Bot) voteRecorded(ctx context.Context, a Approval, app *App, by string,
 		errs = append(errs, b.o.Messenger.Reprompt(ctx, p, prompt))
 	}
 	rl := b.userLang(ctx, a.Requester)
-	errs = append(errs, b.reopen(a.Thread, a.Requester).Reply(ctx, rl.T("approval.voted", a.Requester, by, needed-len(a.Votes))))
+	errs = append(errs, b.reopen(a.Thread, a.Requester).Reply(ctx, rl.T("approval.voted", mention(a.Requester), mention(by), needed-len(a.Votes))))
 	return errors.Join(errs...)
 }
 
@@ -200,7 +200,7 @@ func votesLine(l Lang, votes []Vote) string {
 	}
 	who := make([]string, len(votes))
 	for i, v := range votes {
-		who[i] = l.T("approval.vote", v.By, slackTime(v.At))
+		who[i] = l.T("approval.vote", mention(v.By), dateRef(v.At))
 	}
 	return "\n" + l.T("approval.votes", strings.Join(who, ", "))
 }
@@ -264,11 +264,6 @@ func shortName(a *App) string {
 	return Code(a.ID)
 }
 
-// slackTime shows t in each reader's own time zone in Slack, with a UTC fallback.
-func slackTime(t time.Time) string {
-	return fmt.Sprintf("<!date^%d^{date_short_pretty} {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
-}
-
 // slotReport says how full the app is (used) and whose grants end first
 // (list, "" when none), for 85002. The list names people: it is for the
 // requester's eyes only.
@@ -287,7 +282,7 @@ func (b *Bot) slotReport(ctx context.Context, l Lang, app *App, admin bool) (use
 	}
 	list = l.T("slots.soonest")
 	for _, g := range grants[:min(3, len(grants))] {
-		list += "\n" + l.T("slots.grant", g.WechatMasked, mention(g.Requester), slackTime(g.ExpiresAt), g.ID)
+		list += "\n" + l.T("slots.grant", g.WechatMasked, mention(g.Requester), dateRef(g.ExpiresAt), g.ID)
 	}
 	if admin {
 		list += "\n" + l.T("slots.admin_hint", shortName(app), grants[0].ID)
@@ -304,7 +299,7 @@ func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, we
 	if err := b.record(ctx, ev); err != nil {
 		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
 	}
-	thread, err := conv.Open(ctx, l.T("parent.approval", req.UserID, masked, Escape(app.Name), app.ID))
+	thread, err := conv.Open(ctx, l.T("parent.approval", mention(req.UserID), masked, Escape(app.Name), app.ID))
 	if err != nil {
 		b.o.Log.Error("could not post the approval status message", "user", req.UserID, "app", app.ID, "error", err)
 		return b.notPosted(ctx, l, ev, err, conv)
@@ -315,7 +310,7 @@ func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, we
 	if err != nil {
 		b.o.Log.Error("approval not stored", "error", err)
 		return errors.Join(err, thread.Reply(ctx, l.T("err.store", b.admins(l))),
-			thread.Update(ctx, l.T("summary.failed", req.UserID, masked, Escape(app.Name), l.T("err.internal.short"))))
+			thread.Update(ctx, l.T("summary.failed", mention(req.UserID), masked, Escape(app.Name), l.T("err.internal.short"))))
 	}
 	pl := b.o.Lang // approvers read the prompt in the bot's default language
 	prompt := b.approvalPrompt(pl, a, app, req.ChannelID)
@@ -339,7 +334,7 @@ func (b *Bot) askApproval(ctx context.Context, l Lang, req Request, app *App, we
 	if len(prompts) == 0 {
 		key = "approval.not_delivered"
 	}
-	errs = append(errs, thread.Reply(ctx, l.T(key, mentions(l, approvers), slackTime(a.ExpiresAt))))
+	errs = append(errs, thread.Reply(ctx, l.T(key, mentions(l, approvers), dateRef(a.ExpiresAt))))
 	return errors.Join(errs...)
 }
 
@@ -386,7 +381,7 @@ func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
 	now := b.o.Now()
 	if a.State == ApprovalPending && !now.Before(a.ExpiresAt) {
 		// Past its expiry, but not yet swept: it expires now rather than binds.
-		return errors.Join(b.expireApproval(ctx, a, now), conv.Private(ctx, l.T("approval.already_expired", "", slackTime(a.ExpiresAt))))
+		return errors.Join(b.expireApproval(ctx, a, now), conv.Private(ctx, l.T("approval.already_expired", "", dateRef(a.ExpiresAt))))
 	}
 	state, kind := ApprovalApproved, EventApproved
 	if c.Action == ActionDeny {
@@ -410,7 +405,7 @@ func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
 		return errors.Join(err, conv.Private(ctx, l.T("err.store", b.admins(l))))
 	}
 	if !decided {
-		return conv.Private(ctx, l.T("approval.already_"+string(a.State), mention(a.DecidedBy), slackTime(a.DecidedAt)))
+		return conv.Private(ctx, l.T("approval.already_"+string(a.State), mention(a.DecidedBy), dateRef(a.DecidedAt)))
 	}
 	ev := Event{Kind: kind, Actor: c.UserID, Requester: a.Requester, Channel: a.Thread.Channel, ThreadTS: a.Thread.ThreadTS,
 		AppID: a.AppID, WechatMasked: a.WechatMasked, ApprovalID: a.ID}
@@ -420,7 +415,7 @@ func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
 	errs := []error{b.record(ctx, ev)}
 	pl := b.o.Lang
 	editPrompts := func() error {
-		text := pl.T("approval.decided_"+string(state), a.Requester, a.WechatMasked, Escape(app.Name), c.UserID) + votesLine(pl, a.Votes)
+		text := pl.T("approval.decided_"+string(state), mention(a.Requester), a.WechatMasked, Escape(app.Name), mention(c.UserID)) + votesLine(pl, a.Votes)
 		var errs []error
 		for _, p := range a.Prompts {
 			errs = append(errs, b.o.Messenger.Edit(ctx, p, text))
@@ -430,15 +425,17 @@ func (b *Bot) Click(ctx context.Context, c Click, conv Conversation) error {
 	rl := b.userLang(ctx, a.Requester)
 	if state == ApprovalDenied {
 		thread := b.reopen(a.Thread, a.Requester)
-		return errors.Join(append(errs, editPrompts(), thread.Reply(ctx, rl.T("approval.denied", a.Requester, c.UserID)),
-			thread.Update(ctx, rl.T("summary.failed", a.Requester, a.WechatMasked, Escape(app.Name), rl.T("approval.denied.short"))))...)
+		return errors.Join(append(errs, editPrompts(), thread.Reply(ctx, rl.T("approval.denied", mention(a.Requester), mention(c.UserID))),
+			thread.Update(ctx, rl.T("summary.failed", mention(a.Requester), a.WechatMasked, Escape(app.Name), rl.T("approval.denied.short"))))...)
 	}
 	// The decision wrote the bind job; whoever claims it first binds (this
 	// process, unless a sweep elsewhere was quicker). The prompts are edited
 	// and the requester told while WeChat is called.
 	thread := openThread(nil, func() (Thread, error) {
 		t := b.reopen(a.Thread, a.Requester)
-		return t, b.post(ctx, func(ctx context.Context) error { return t.Reply(ctx, rl.T("approval.approved", a.Requester, c.UserID)) })
+		return t, b.post(ctx, func(ctx context.Context) error {
+			return t.Reply(ctx, rl.T("approval.approved", mention(a.Requester), mention(c.UserID)))
+		})
 	})
 	errs = append(errs, inParallel(editPrompts, func() error {
 		j, claimed, err := b.o.Store.ClaimJob(ctx, a.JobID, b.o.Owner, now, b.lease(now))

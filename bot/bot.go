@@ -371,10 +371,10 @@ func appLabel(a *App) string {
 	return "*" + Escape(a.Name) + "* (`" + strings.Join(keys, "`, `") + "`)"
 }
 
-// admins names whom to ask, as Slack mentions.
+// admins names whom to ask, as mentions.
 func (b *Bot) admins(l Lang) string { return mentions(l, b.policy().Admins) }
 
-// mentions names people and user groups as Slack mentions.
+// mentions names people and user groups (see mention).
 func mentions(l Lang, ids []string) string {
 	if len(ids) == 0 {
 		return l.T("admins.none")
@@ -386,26 +386,13 @@ func mentions(l Lang, ids []string) string {
 	return strings.Join(m, ", ")
 }
 
-func mention(id string) string {
-	if id == "" {
-		return "bindtester"
-	}
-	if !isSlackID(id) {
-		return Escape(id) // the command line's "cli-admin": not a Slack user
-	}
-	if isGroupID(id) {
-		return "<!subteam^" + id + ">"
-	}
-	return "<@" + id + ">"
-}
-
 func (b *Bot) denial(l Lang, d Decision, app *App) string {
 	name := Escape(app.Name)
 	switch d.Reason {
 	case reasonWrongChannel:
 		chans := make([]string, len(app.Channels))
 		for i, c := range app.Channels {
-			chans[i] = "<#" + c + ">"
+			chans[i] = channelRef(c)
 		}
 		return l.T("deny.channel", name, strings.Join(chans, ", "))
 	case reasonAdminOnly:

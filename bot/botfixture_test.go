@@ -93,7 +93,7 @@ func newFixture(t testing.TB) *fixture {
 		baseURL: fake.URL,
 		dbPath:  filepath.Join(t.TempDir(), "bot.db"),
 		key:     testKey,
-		msgr:    newRecMessenger(),
+		msgr:    newRecMessenger(t),
 		clock:   newClock(time.Now().UTC().Truncate(time.Second)),
 	}
 	f.store = openStore(t, f.dbPath, f.key)
@@ -177,14 +177,32 @@ func (f *fixture) tokensSeen() []string {
 // handle runs one request through b and returns what the requester saw.
 func handle(t testing.TB, b *bot.Bot, req bot.Request) (*recConv, error) {
 	t.Helper()
-	conv := &recConv{}
+	conv := &recConv{t: t}
 	err := b.Handle(context.Background(), req, conv)
 	return conv, err
 }
 
-// recConv is a Conversation that records everything the bot says.
+// coreText checks one text the core sent an adapter: it carries no Slack
+// markup (people, user groups, channels and dates travel as spans, see
+// bot.Spans). It returns what the fixtures record: the text as the
+// terminal shows it (bot.Plain).
+func coreText(t testing.TB, text string) string {
+	t.Helper()
+	for _, m := range []string{"<@", "<!", "<#"} {
+		if strings.Contains(text, m) {
+			t.Errorf("the core wrote Slack markup (%s) in %q", m, text)
+		}
+	}
+	return bot.Plain(text)
+}
+
+// recConv is a Conversation that records everything the bot says, as
+// coreText checks and shows it; raw keeps each text as the core wrote it.
+// t must be set.
 type recConv struct {
+	t         testing.TB
 	mu        sync.Mutex
+	raw       []string
 	privates  []string
 	opens     []string
 	refs      []bot.ThreadRef // of each thread Open returned
@@ -193,6 +211,20 @@ type recConv struct {
 	updates   []string
 	openErr   error // returned by Open
 	attachErr error // returned by Attach
+}
+
+// see checks text (c.mu held), keeps it raw and returns it as recorded.
+func (c *recConv) see(text string) string {
+	c.t.Helper()
+	c.raw = append(c.raw, text)
+	return coreText(c.t, text)
+}
+
+// raws is every text the bot produced, as it wrote it.
+func (c *recConv) raws() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.raw)
 }
 
 // threadSeq numbers the threads recConv opens, so every Open has its own ref.
@@ -206,14 +238,14 @@ func nextRef() bot.ThreadRef {
 func (c *recConv) Private(_ context.Context, text string) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.privates = append(c.privates, text)
+	c.privates = append(c.privates, c.see(text))
 	return nil
 }
 
 func (c *recConv) Open(_ context.Context, text string) (bot.Thread, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.opens = append(c.opens, text)
+	c.opens = append(c.opens, c.see(text))
 	if c.openErr != nil {
 		return nil, c.openErr
 	}
@@ -242,7 +274,7 @@ func (th recThread) Ref() bot.ThreadRef { return th.ref }
 func (th recThread) Reply(_ context.Context, text string) error {
 	th.c.mu.Lock()
 	defer th.c.mu.Unlock()
-	th.c.replies = append(th.c.replies, text)
+	th.c.replies = append(th.c.replies, th.c.see(text))
 	return nil
 }
 
@@ -252,6 +284,8 @@ func (th recThread) Attach(_ context.Context, f bot.File) error {
 	if th.c.attachErr != nil {
 		return th.c.attachErr
 	}
+	th.c.raw = append(th.c.raw, f.Title) // plain text, not mrkdwn: it may hold a name as typed
+	f.Title, f.Comment = bot.Plain(f.Title), th.c.see(f.Comment)
 	th.c.attaches = append(th.c.attaches, f)
 	return nil
 }
@@ -259,7 +293,7 @@ func (th recThread) Attach(_ context.Context, f bot.File) error {
 func (th recThread) Update(_ context.Context, text string) error {
 	th.c.mu.Lock()
 	defer th.c.mu.Unlock()
-	th.c.updates = append(th.c.updates, text)
+	th.c.updates = append(th.c.updates, th.c.see(text))
 	return nil
 }
 
@@ -273,6 +307,10 @@ func (c *recConv) all() string {
 	}
 	return strings.Join(parts, "\n")
 }
+
+// rawAll is every text the bot produced as it wrote it (escapes and spans
+// and all), for checks of what reaches Slack.
+func (c *recConv) rawAll() string { return strings.Join(c.raws(), "\n") }
 
 func (c *recConv) String() string {
 	c.mu.Lock()
@@ -344,9 +382,12 @@ func wantNotContains(t testing.TB, what, got string, frags ...string) {
 }
 
 // recMessenger is a Messenger that records DMs, what is said in reopened
-// threads, approval prompts (with their Value) and prompt edits.
+// threads, approval prompts (with their Value) and prompt edits, as
+// coreText checks and shows them; raw keeps each text as the core wrote it.
 type recMessenger struct {
+	t         testing.TB
 	mu        sync.Mutex
+	raw       []string
 	dms       []sentDM
 	thread    []threadPost
 	prompts   []sentPrompt
@@ -376,12 +417,37 @@ type promptEdit struct {
 	Text string
 }
 
-func newRecMessenger() *recMessenger { return &recMessenger{} }
+func newRecMessenger(t testing.TB) *recMessenger { return &recMessenger{t: t} }
+
+// see checks text (m.mu held), keeps it raw and returns it as recorded.
+func (m *recMessenger) see(text string) string {
+	m.t.Helper()
+	m.raw = append(m.raw, text)
+	return coreText(m.t, text)
+}
+
+// seePrompt is see for a prompt's text and button labels.
+func (m *recMessenger) seePrompt(p bot.Prompt) bot.Prompt {
+	m.t.Helper()
+	p.Text = m.see(p.Text)
+	p.Buttons = slices.Clone(p.Buttons)
+	for i := range p.Buttons {
+		p.Buttons[i].Label = m.see(p.Buttons[i].Label)
+	}
+	return p
+}
+
+// raws is every text sent through m, as the core wrote it.
+func (m *recMessenger) raws() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.raw)
+}
 
 func (m *recMessenger) DM(_ context.Context, userID, text string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.dms = append(m.dms, sentDM{userID, text})
+	m.dms = append(m.dms, sentDM{userID, m.see(text)})
 	return nil
 }
 
@@ -396,27 +462,28 @@ func (m *recMessenger) Prompt(_ context.Context, to string, p bot.Prompt) (bot.M
 		ch, user = "D"+to[1:], to // a DM lands in the user's direct message channel (and the core notes whose)
 	}
 	ref := bot.MessageRef{Channel: ch, TS: fmt.Sprintf("1800000000.%06d", m.seq), To: user}
-	m.prompts = append(m.prompts, sentPrompt{to, p, ref})
+	m.prompts = append(m.prompts, sentPrompt{to, m.seePrompt(p), ref})
 	return ref, nil
 }
 
 func (m *recMessenger) Reprompt(_ context.Context, ref bot.MessageRef, p bot.Prompt) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.reprompts = append(m.reprompts, sentPrompt{To: ref.Channel, Prompt: p, Ref: ref})
+	m.reprompts = append(m.reprompts, sentPrompt{To: ref.Channel, Prompt: m.seePrompt(p), Ref: ref})
 	return nil
 }
 
 func (m *recMessenger) Edit(_ context.Context, ref bot.MessageRef, text string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.edits = append(m.edits, promptEdit{ref, text})
+	m.edits = append(m.edits, promptEdit{ref, m.see(text)})
 	return nil
 }
 
 func (m *recMessenger) post(p threadPost) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	p.Text = m.see(p.Text)
 	m.thread = append(m.thread, p)
 }
 
@@ -482,6 +549,10 @@ func (th msgThread) Reply(_ context.Context, text string) error {
 }
 
 func (th msgThread) Attach(_ context.Context, f bot.File) error {
+	th.m.mu.Lock()
+	th.m.raw = append(th.m.raw, f.Title) // plain text, not mrkdwn: it may hold a name as typed
+	th.m.see(f.Comment)
+	th.m.mu.Unlock()
 	th.m.post(threadPost{th.ref, "attach", f.Name})
 	return nil
 }

@@ -167,7 +167,7 @@ func newCoreFixture(t *testing.T) *fixture {
 		fake.AddApp(id, s)
 	}
 	fx := &fixture{t: t, fake: fake, groups: newMapGroups(map[string][]string{"SQA": {"UCAROL"}}), policy: testPolicy(),
-		baseURL: fake.URL, dbPath: filepath.Join(dir, "bot.db"), key: testKey, msgr: newRecMessenger(),
+		baseURL: fake.URL, dbPath: filepath.Join(dir, "bot.db"), key: testKey, msgr: newRecMessenger(t),
 		clock: newClock(time.Now().UTC().Truncate(time.Second))}
 	fx.store = openStore(t, fx.dbPath, fx.key)
 	return fx
@@ -221,29 +221,11 @@ func runCore(t *testing.T, bg background, text string, errcode int, errmsg, user
 		t.Fatalf("a thread was opened for %q (errcode %d) but nothing was said in it: %v", text, errcode, conv)
 	}
 
-	// What people saw: the answers, and anything sent unprompted.
-	var shown []string
-	shown = append(shown, conv.privates...)
-	shown = append(shown, conv.opens...)
-	shown = append(shown, conv.replies...)
-	shown = append(shown, conv.updates...)
+	// What people saw, as the core wrote it (spans and all): the answers,
+	// and anything sent unprompted (DMs, thread posts, prompts, their edits).
+	shown := slices.Concat(conv.raws(), fx.msgr.raws())
 	for _, a := range conv.attaches {
-		shown = append(shown, a.Name, a.Title, a.Comment)
-	}
-	for _, d := range fx.msgr.allDMs() {
-		shown = append(shown, d.Text)
-	}
-	for _, p := range fx.msgr.threadPosts() {
-		shown = append(shown, p.Text)
-	}
-	for _, p := range fx.msgr.sentPrompts() {
-		shown = append(shown, p.Prompt.Text)
-		for _, b := range p.Prompt.Buttons {
-			shown = append(shown, b.Label)
-		}
-	}
-	for _, e := range fx.msgr.promptEdits() {
-		shown = append(shown, e.Text)
+		shown = append(shown, a.Name)
 	}
 	answers := strings.Join(shown, "\n")
 	logText := logs.String()
@@ -297,16 +279,15 @@ func checkAnswersLiteral(t *testing.T, bg background, cmd bot.Command, req bot.R
 		mentions = append(mentions, cmd.User) // audit's filter, parsed to a bare user ID
 	}
 	for _, s := range shown {
-		rest := botMarkup.ReplaceAllStringFunc(s, func(m string) string {
-			sub := botMarkup.FindStringSubmatch(m)
+		rest := bot.Render(s, func(sp bot.Span) string {
 			switch {
-			case sub[1] != "" && slices.Contains(mentions, sub[1]),
-				sub[2] == "SQA",
-				sub[3] == "CTEST" || sub[3] == "CGAMES",
-				sub[4] != "":
+			case sp.Kind == bot.SpanUser && slices.Contains(mentions, sp.ID),
+				sp.Kind == bot.SpanGroup && sp.ID == "SQA",
+				sp.Kind == bot.SpanChannel && (sp.ID == "CTEST" || sp.ID == "CGAMES"),
+				sp.Kind == bot.SpanDate:
 				return ""
 			}
-			return m
+			return "<unexpected " + string(rune(sp.Kind)) + " span " + sp.ID + ">"
 		})
 		for _, p := range bg.placeholders {
 			rest = strings.ReplaceAll(rest, p, "")
@@ -346,10 +327,6 @@ func checkAnswersLiteral(t *testing.T, bg background, cmd bot.Command, req bot.R
 		}
 	}
 }
-
-// botMarkup is what the bot's own templates put in angle brackets: mentions
-// of people (1) and user groups (2), channels (3), and dates (4).
-var botMarkup = regexp.MustCompile(`<@([UW][A-Z0-9]+)>|<!subteam\^([A-Z0-9]+)>|<#([CGD][A-Z0-9]+)>|(<!date\^[0-9]+\^\{date_short_pretty\} \{time\}\|[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2} UTC>)`)
 
 // storeBytes is every byte of the store's files: the database and its WAL
 // (committed transactions are there before a checkpoint), freed pages included.

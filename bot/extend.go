@@ -95,7 +95,7 @@ func (b *Bot) extend(ctx context.Context, l Lang, req Request, id int64, d time.
 	now := b.o.Now()
 	end := extendedEnd(g, app, d, now)
 	if !end.After(g.ExpiresAt) {
-		return conv.Private(ctx, l.T("extend.at_max", g.WechatMasked, Escape(app.Name), slackTime(g.ExpiresAt), FormatDuration(app.MaxDuration)))
+		return conv.Private(ctx, l.T("extend.at_max", g.WechatMasked, Escape(app.Name), dateRef(g.ExpiresAt), FormatDuration(app.MaxDuration)))
 	}
 	if g.UnbindJob != 0 {
 		return conv.Private(ctx, l.T("bind.being_unbound", g.WechatMasked, Escape(app.Name)))
@@ -130,7 +130,7 @@ func (b *Bot) extend(ctx context.Context, l Lang, req Request, id int64, d time.
 		return conv.Private(ctx, l.T("extend.changed"))
 	}
 	b.o.Log.Info("grant extended", "grant", g.ID, "user", req.UserID, "app", g.AppID, "until", end)
-	return conv.Private(ctx, l.T("extend.ok", ng.WechatMasked, Escape(app.Name), slackTime(ng.ExpiresAt), shortName(app), ng.ID))
+	return conv.Private(ctx, l.T("extend.ok", ng.WechatMasked, Escape(app.Name), dateRef(ng.ExpiresAt), shortName(app), ng.ID))
 }
 
 // extendButtons are the Extend offers for grant g: each step that still

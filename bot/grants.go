@@ -102,7 +102,7 @@ func (b *Bot) unbind(ctx context.Context, l Lang, req Request, cmd Command, conv
 	errs := []error{conv.Private(rctx, l.T("unbind.ok", masked, Escape(app.Name)))}
 	if found && g.Requester != req.UserID {
 		rl := b.userLang(rctx, g.Requester)
-		errs = append(errs, b.tell(rctx, g.Requester, rl.T("unbind.told", masked, Escape(app.Name), req.UserID)))
+		errs = append(errs, b.tell(rctx, g.Requester, rl.T("unbind.told", masked, Escape(app.Name), mention(req.UserID))))
 	}
 	return errors.Join(append(errs, b.o.Store.JobAnswered(rctx, j.ID, b.o.Owner))...)
 }
@@ -188,14 +188,14 @@ func (b *Bot) testers(ctx context.Context, l Lang, req Request, cmd Command, con
 	case verr == nil && versions.Trial.At.IsZero():
 		lines = append(lines, l.T("testers.trial_undated", Escape(versions.Trial.Version)))
 	case verr == nil:
-		lines = append(lines, l.T("testers.trial", Escape(versions.Trial.Version), slackTime(versions.Trial.At)))
+		lines = append(lines, l.T("testers.trial", Escape(versions.Trial.Version), dateRef(versions.Trial.At)))
 	}
 	return conv.Private(ctx, strings.Join(lines, "\n"))
 }
 
 // testerLine shows one of the bot's grants in the testers list.
 func testerLine(l Lang, g Grant) string {
-	line := l.T("testers.grant", g.WechatMasked, mention(g.Requester), slackTime(g.CreatedAt), slackTime(g.ExpiresAt), g.ID)
+	line := l.T("testers.grant", g.WechatMasked, mention(g.Requester), dateRef(g.CreatedAt), dateRef(g.ExpiresAt), g.ID)
 	if g.Reason != "" {
 		line += " " + l.T("testers.reason", Escape(g.Reason))
 	}
@@ -227,7 +227,7 @@ func (b *Bot) mine(ctx context.Context, l Lang, req Request, conv Conversation) 
 		if ok {
 			name, short = Escape(app.Name), shortName(app)
 		}
-		block := Block{Text: l.T("mine.grant", g.WechatMasked, name, slackTime(g.ExpiresAt), short, g.ID) + " " + l.T("mine.extend", g.ID)}
+		block := Block{Text: l.T("mine.grant", g.WechatMasked, name, dateRef(g.ExpiresAt), short, g.ID) + " " + l.T("mine.extend", g.ID)}
 		if ok && g.UnbindJob == 0 {
 			block.Buttons = append(b.extendButtons(l, g, app, now),
 				Button{Action: ActionEnd, Label: l.T("home.end"), Value: strconv.FormatInt(g.ID, 10), Style: StyleDanger})
@@ -296,7 +296,7 @@ func (b *Bot) auditLine(l Lang, e Event) string {
 	if app, ok := b.policy().App(e.AppID); ok {
 		name = Escape(app.Name)
 	}
-	s := fmt.Sprintf("%s *%s* %s", slackTime(e.At), e.Kind, mention(e.Actor))
+	s := fmt.Sprintf("%s *%s* %s", dateRef(e.At), e.Kind, mention(e.Actor))
 	if e.Requester != "" && e.Requester != e.Actor {
 		s += " (" + l.T("audit.for", mention(e.Requester)) + ")"
 	}

@@ -29,32 +29,32 @@ func TestHandleDenials(t *testing.T) {
 	}{
 		{
 			name: "not a binder", user: "UDAVE", channel: "CSHOP", text: "shop " + tester,
-			want:    []string{"You may not bind testers to *Shop*", "Ask an admin to add you: <@UADMIN>"},
+			want:    []string{"You may not bind testers to *Shop*", "Ask an admin to add you: @UADMIN"},
 			notWant: []string{testerMasked, "Games"},
 		},
 		{
 			name: "not a binder, by appid", user: "UBOB", channel: "CGAMES", text: appShop + " " + tester,
-			want: []string{"You may not bind testers to *Shop*", "<@UADMIN>"},
+			want: []string{"You may not bind testers to *Shop*", "@UADMIN"},
 		},
 		{
 			name: "not a binder, Chinese", user: "UDAVE", channel: "CSHOP", text: "shop " + tester, locale: "zh-CN",
-			want: []string{"你无权为 *Shop* 绑定体验者", "<@UADMIN>"},
+			want: []string{"你无权为 *Shop* 绑定体验者", "@UADMIN"},
 		},
 		{
 			name: "app without binders is admin-only", user: "UALICE", channel: "CSHOP", text: appVault + " " + tester,
-			want: []string{"*Vault* is open to admins only", "Ask an admin: <@UADMIN>"},
+			want: []string{"*Vault* is open to admins only", "Ask an admin: @UADMIN"},
 		},
 		{
 			name: "app without binders, Chinese", user: "UALICE", channel: "CSHOP", text: appVault + " " + tester, locale: "zh",
-			want: []string{"*Vault* 仅限管理员绑定", "<@UADMIN>"},
+			want: []string{"*Vault* 仅限管理员绑定", "@UADMIN"},
 		},
 		{
 			name: "binder in the wrong channel", user: "UBOB", channel: "CRANDOM", text: "games " + tester,
-			want: []string{"Testers for *Games* are bound in <#CGAMES> only"},
+			want: []string{"Testers for *Games* are bound in #CGAMES only"},
 		},
 		{
 			name: "binder in a direct message to a channel-bound app", user: "UBOB", channel: "D0123", text: "games " + tester,
-			want: []string{"<#CGAMES>"},
+			want: []string{"#CGAMES"},
 		},
 		{
 			name: "group lookup fails", user: "UCAROL", channel: "CSHOP", text: "shop " + tester, groupsFail: true,
@@ -104,7 +104,7 @@ func TestHandleAllowed(t *testing.T) {
 			if len(conv.privates) != 0 || len(conv.opens) != 1 || len(conv.updates) != 1 || !strings.HasPrefix(conv.updates[0], "✅") {
 				t.Fatalf("want a successful bind; got %v", conv)
 			}
-			wantContains(t, "status message", conv.opens[0], "<@"+c.user+">")
+			wantContains(t, "status message", conv.opens[0], "@"+c.user)
 			if f.fake.UserStr(c.app, tester) == "" {
 				t.Errorf("%s is not bound to %s on the fake", tester, c.app)
 			}
@@ -312,7 +312,7 @@ func TestHandleEscapesUserInput(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
-			out := conv.all()
+			out := conv.rawAll() // what reaches Slack, escapes and all
 			if len(conv.privates) != 1 || len(conv.opens) != 0 {
 				t.Fatalf("want one private message; got %v", conv)
 			}
@@ -348,7 +348,7 @@ func TestHandleUnknownApp(t *testing.T) {
 		},
 		{
 			name: "unknown alias, nobody", user: "UDAVE", text: "nosuch " + tester,
-			want: []string{"`nosuch`", "You may not bind testers to any Mini Program yet", "<@UADMIN>"},
+			want: []string{"`nosuch`", "You may not bind testers to any Mini Program yet", "@UADMIN"},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -400,7 +400,7 @@ func TestHandleHelp(t *testing.T) {
 		},
 		{
 			name: "nobody", user: "UDAVE", text: "help",
-			want:    []string{"You may not bind testers to any Mini Program yet. Ask an admin: <@UADMIN>", "wx1234567890abcdef"},
+			want:    []string{"You may not bind testers to any Mini Program yet. Ask an admin: @UADMIN", "wx1234567890abcdef"},
 			notWant: []string{"Shop", "Games", "You are an admin"},
 		},
 		{
@@ -440,7 +440,7 @@ func TestHandleEscapesAppNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	help, _ := handle(t, f.bot(), bot.Request{UserID: "UALICE", Text: "help"})
-	for _, out := range []string{conv.all(), help.all()} {
+	for _, out := range []string{conv.rawAll(), help.rawAll()} { // what reaches Slack, escapes and all
 		wantContains(t, "answer", out, "Shop &lt;!channel&gt; &amp; Co")
 		// The QR code's file title is not mrkdwn and may carry the name as is;
 		// everything else must not.

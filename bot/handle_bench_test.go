@@ -23,12 +23,12 @@ func BenchmarkHandleBind(b *testing.B) {
 	tr := wechat.NewTransport(wechat.Config{BaseURL: fake.URL, Backoff: time.Millisecond})
 	client := wechat.NewClient(tr, wechat.StaticTokens(fake.IssueToken(appShop)))
 	st := openStore(b, filepath.Join(b.TempDir(), "bot.db"), testKey)
-	bt := bot.New(bot.Options{Policy: testPolicy(), WeChat: client, Groups: newMapGroups(nil), Store: st, Messenger: newRecMessenger()})
+	bt := bot.New(bot.Options{Policy: testPolicy(), WeChat: client, Groups: newMapGroups(nil), Store: st, Messenger: newRecMessenger(b)})
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		conv := &recConv{}
+		conv := &recConv{t: b}
 		req := bot.Request{UserID: "UALICE", ChannelID: "CSHOP", Text: fmt.Sprintf("shop tester%08d", i)}
 		i++
 		if err := bt.Handle(ctx, req, conv); err != nil {

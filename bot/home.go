@@ -85,9 +85,9 @@ func (b *Bot) homeGrants(ctx context.Context, l Lang, userID string, now time.Ti
 func (b *Bot) grantBlock(l Lang, g Grant, now time.Time) Block {
 	app, ok := b.policy().App(g.AppID)
 	if !ok {
-		return Block{Text: l.T("home.grant", g.WechatMasked, Code(g.AppID), slackTime(g.ExpiresAt), g.ID)}
+		return Block{Text: l.T("home.grant", g.WechatMasked, Code(g.AppID), dateRef(g.ExpiresAt), g.ID)}
 	}
-	block := Block{Text: l.T("home.grant", g.WechatMasked, Escape(app.Name), slackTime(g.ExpiresAt), g.ID)}
+	block := Block{Text: l.T("home.grant", g.WechatMasked, Escape(app.Name), dateRef(g.ExpiresAt), g.ID)}
 	if g.UnbindJob != 0 {
 		block.Text += " " + l.T("home.being_unbound")
 		return block
@@ -108,7 +108,7 @@ func (b *Bot) homeRequests(l Lang, userID string, pending []Approval) []Block {
 		if app, ok := b.policy().App(a.AppID); ok {
 			name = Escape(app.Name)
 		}
-		out = append(out, Block{Text: l.T("home.request_item", a.WechatMasked, name, FormatDuration(a.Duration), slackTime(a.ExpiresAt), a.ID) +
+		out = append(out, Block{Text: l.T("home.request_item", a.WechatMasked, name, FormatDuration(a.Duration), dateRef(a.ExpiresAt), a.ID) +
 			reasonLine(l, a.Reason) + votesLine(l, a.Votes)})
 	}
 	if len(out) > 0 {
@@ -173,7 +173,7 @@ func (b *Bot) homeAdmin(ctx context.Context, l Lang, now time.Time) []Block {
 			if app, ok := b.policy().App(g.AppID); ok {
 				name = Escape(app.Name)
 			}
-			lines = append(lines, l.T("home.soonest", g.WechatMasked, name, mention(g.Requester), slackTime(g.ExpiresAt), g.ID))
+			lines = append(lines, l.T("home.soonest", g.WechatMasked, name, mention(g.Requester), dateRef(g.ExpiresAt), g.ID))
 		}
 		out = append(out, Block{Text: strings.Join(lines, "\n")})
 	}
@@ -183,7 +183,7 @@ func (b *Bot) homeAdmin(ctx context.Context, l Lang, now time.Time) []Block {
 		if app, ok := b.policy().App(e.AppID); ok {
 			name = Escape(app.Name)
 		}
-		lines = append(lines, l.T("home.failure", slackTime(e.At), name, e.ErrCode, wechat.Lookup(e.ErrCode).Meaning))
+		lines = append(lines, l.T("home.failure", dateRef(e.At), name, e.ErrCode, wechat.Lookup(e.ErrCode).Meaning))
 	}
 	if len(lines) == 1 {
 		lines = append(lines, l.T("home.failures_none"))

@@ -130,7 +130,7 @@ func (b *Bot) runBind(ctx context.Context, l Lang, j Job, app *App, wechatID str
 			_, short := b.explain(l, app, j.WechatMasked, err)
 			reply = thread.Reply(rctx, l.T("job.unknown", short))
 		}
-		return errors.Join(reply, thread.Update(rctx, l.T("summary.checking", j.Requester, j.WechatMasked, Escape(app.Name))))
+		return errors.Join(reply, thread.Update(rctx, l.T("summary.checking", mention(j.Requester), j.WechatMasked, Escape(app.Name))))
 	}
 	r := b.bindResult(ctx, j, app, wechatID, res, err, now)
 	r.LeaseUntil = b.lease(now) // time to answer
@@ -144,7 +144,7 @@ func (b *Bot) runBind(ctx context.Context, l Lang, j Job, app *App, wechatID str
 		// resumed once the store answers again (85004 is then the bot's own).
 		log.Error("bind outcome not recorded; it will be resumed", "error", ferr)
 		return errors.Join(ferr, thread.Reply(rctx, l.T("err.store_after_bind", j.WechatMasked, b.admins(l))),
-			thread.Update(rctx, l.T("summary.checking", j.Requester, j.WechatMasked, Escape(app.Name))))
+			thread.Update(rctx, l.T("summary.checking", mention(j.Requester), j.WechatMasked, Escape(app.Name))))
 	}
 	log.Info("bind finished", "outcome", done.Outcome, "grant", g.ID, "errcode", done.ErrCode)
 	return b.answerBind(ctx, l, done, app, g, err, admin, thread, j.Resumed())
@@ -246,7 +246,7 @@ func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, 
 		}
 		errs = append(errs, b.post(ctx, func(ctx context.Context) error { return thread.Reply(ctx, prefix+reply) }),
 			b.post(ctx, func(ctx context.Context) error {
-				return thread.Update(ctx, l.T("summary.failed", j.Requester, masked, Escape(app.Name), short))
+				return thread.Update(ctx, l.T("summary.failed", mention(j.Requester), masked, Escape(app.Name), short))
 			}))
 		if list != "" {
 			errs = append(errs, b.post(ctx, func(ctx context.Context) error { return b.tell(ctx, j.Requester, list) }))
@@ -266,11 +266,11 @@ func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, 
 			now := b.o.Now()
 			switch {
 			case g.Requester != j.Requester: // an existing grant of someone else's, not shortened: who stays unsaid in public
-				text += "\n" + l.T("bind.until_theirs", slackTime(g.ExpiresAt))
+				text += "\n" + l.T("bind.until_theirs", dateRef(g.ExpiresAt))
 			case g.ExpiresAt.Sub(now) <= warnAhead: // no warning comes for grants this short
-				text += "\n" + l.T("bind.until_short", slackTime(g.ExpiresAt), shortName(app), g.ID)
+				text += "\n" + l.T("bind.until_short", dateRef(g.ExpiresAt), shortName(app), g.ID)
 			default:
-				text += "\n" + l.T("bind.until", slackTime(g.ExpiresAt), shortName(app), g.ID)
+				text += "\n" + l.T("bind.until", dateRef(g.ExpiresAt), shortName(app), g.ID)
 			}
 		}
 		// The outcome first; then the summary while the QR code (another
@@ -281,13 +281,13 @@ func (b *Bot) answerBind(ctx context.Context, l Lang, j Job, app *App, g Grant, 
 			// Bound on their behalf: the grant is theirs, so they hear of it.
 			rl := b.userLang(ctx, j.Requester)
 			errs = append(errs, b.post(ctx, func(ctx context.Context) error {
-				return b.tell(ctx, j.Requester, rl.T("bind.for_you", j.Actor, masked, Escape(app.Name), slackTime(g.ExpiresAt), shortName(app), g.ID))
+				return b.tell(ctx, j.Requester, rl.T("bind.for_you", mention(j.Actor), masked, Escape(app.Name), dateRef(g.ExpiresAt), shortName(app), g.ID))
 			}))
 		}
 		errs = append(errs, inParallel(
 			func() error {
 				return b.post(ctx, func(ctx context.Context) error {
-					return thread.Update(ctx, l.T("summary.ok", j.Requester, masked, Escape(app.Name)))
+					return thread.Update(ctx, l.T("summary.ok", mention(j.Requester), masked, Escape(app.Name)))
 				})
 			},
 			func() error { return b.sendQR(wctx, ctx, l, app, masked, thread) }))

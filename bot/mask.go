@@ -18,7 +18,7 @@ func MaskWechatID(id string) string {
 }
 
 // slackEscaper makes text literal in Slack's mrkdwn: &, < and > are escaped
-// (no <!channel>, <@U…> or <link|label> can be smuggled in), the formatting
+// (no <!channel>, mention or <link|label> can be smuggled in), the formatting
 // marks are replaced by look-alikes that format nothing (mrkdwn has no escape
 // character: *bold*, _italic_, ~strike~ and `code` spans, including the
 // bot's own code spans around it, stay as typed), and line breaks become
@@ -64,10 +64,11 @@ func visible(s string) string {
 // invisible reports characters that show as nothing (or as a blank) and can
 // hide or reorder text: controls, format characters (U+202E, U+200B, …),
 // line and paragraph separators, variation selectors and the blank letters
-// (U+3164, U+2800, …) that pass for spaces.
+// (U+3164, U+2800, …) that pass for spaces; and the span markers (see
+// spans.go), so no user input can forge a mention or a date.
 func invisible(r rune) bool {
 	switch r {
-	case utf8.RuneError, 0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0:
+	case utf8.RuneError, 0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0, spanOpen, spanClose:
 		return true
 	}
 	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Variation_Selector)

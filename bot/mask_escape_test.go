@@ -55,6 +55,8 @@ var escapeCases = []struct{ in, escaped string }{
 	{"one\ntwo", "one two"},
 	{"evil.com_ phish_evil.com", "evil[.]com\u02cd phish\u02cdevil[.]com"},
 	{"a\u3164b\u2800c\ufe0fd", `a\u3164b\u2800c\uFE0Fd`},
+	// the core's span markers are shown too, so no input forges a mention or a date
+	{"\uE000uU1\uE001", `\uE000uU1\uE001`},
 }
 
 // Inside the bot's own code spans Slack formats nothing: what is shown there
@@ -78,6 +80,27 @@ func TestEscape(t *testing.T) {
 	for _, c := range escapeCases {
 		if got := bot.Escape(c.in); got != c.escaped {
 			t.Errorf("Escape(%q) = %q, want %q", c.in, got, c.escaped)
+		}
+	}
+}
+
+// Input cannot forge a span: escaped, a span's encoding is text, which the
+// terminal (Plain) and Slack (any renderer of spans) show as typed.
+func TestEscapedInputForgesNoSpan(t *testing.T) {
+	slack := func(sp bot.Span) string { return "<@" + sp.ID + ">" } // any span would become markup
+	for _, in := range []string{"\uE000uU1\uE001", "\uE000gS1\uE001 \uE000cC1\uE001", "\uE000d1700000000\uE001", "a\uE000uU1"} {
+		for name, out := range map[string]string{"Escape": bot.Escape(in), "Code": bot.Code(in), "Echo": bot.Echo(in)} {
+			for _, sp := range bot.Spans(out) {
+				if sp.Kind != bot.SpanText {
+					t.Errorf("%s(%q) = %q holds a %q span", name, in, out, sp.Kind)
+				}
+			}
+			if got := bot.Render(out, slack); got != out || strings.Contains(got, "<@") {
+				t.Errorf("%s(%q) rendered for Slack = %q, want it as escaped: %q", name, in, got, out)
+			}
+			if got := bot.Plain(out); strings.ContainsAny(got, "@#") || strings.Contains(got, "UTC") {
+				t.Errorf("Plain(%s(%q)) = %q names someone, a channel or a date", name, in, got)
+			}
 		}
 	}
 }
@@ -106,6 +129,9 @@ func FuzzEscape(f *testing.F) {
 		}
 		if liveLink.MatchString(e) {
 			t.Fatalf("Escape(%q) = %q has a live link", s, e)
+		}
+		if strings.ContainsAny(e, "\uE000\uE001") {
+			t.Fatalf("Escape(%q) = %q has a span marker", s, e)
 		}
 		for _, r := range e {
 			if unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {

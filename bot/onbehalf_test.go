@@ -27,14 +27,14 @@ func TestAdminBindsOnBehalf(t *testing.T) {
 	b := f.bot()
 	ctx := context.Background()
 	conv := run(t, b, "UADMIN", "shop "+tester+" for 3d for <@UBOB|bob>")
-	if len(conv.opens) != 1 || !strings.Contains(conv.opens[0], "for <@UBOB>") {
+	if len(conv.opens) != 1 || !strings.Contains(conv.opens[0], "for @UBOB") {
 		t.Fatalf("status message %q; want it to say for whom", conv.opens)
 	}
 	g, err := f.store.FindGrant(ctx, appShop, tester)
 	if err != nil || g.Requester != "UBOB" {
 		t.Fatalf("grant %+v, %v; want it to be UBOB's", g, err)
 	}
-	if dms := f.msgr.dmsTo("UBOB"); len(dms) != 1 || !strings.Contains(dms[0], "<@UADMIN> bound `"+testerMasked+"`") {
+	if dms := f.msgr.dmsTo("UBOB"); len(dms) != 1 || !strings.Contains(dms[0], "@UADMIN bound `"+testerMasked+"`") {
 		t.Errorf("DMs to UBOB %q; want one saying the admin bound it for them", dms)
 	}
 	mine := run(t, b, "UBOB", "mine").privates[0]

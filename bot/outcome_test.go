@@ -16,7 +16,7 @@ func TestDoReturnsWhatHappened(t *testing.T) {
 	b := f.bot()
 	do := func(user, text string) bot.Outcome {
 		t.Helper()
-		out, err := b.Do(context.Background(), bot.Request{UserID: user, ChannelID: "CSHOP", Text: text}, &recConv{})
+		out, err := b.Do(context.Background(), bot.Request{UserID: user, ChannelID: "CSHOP", Text: text}, &recConv{t: t})
 		if err != nil {
 			t.Fatalf("%s %q: %v", user, text, err)
 		}

@@ -143,7 +143,7 @@ func TestBindRefusedWherePlatformCannotManageTesters(t *testing.T) {
 	if _, err := b.Discover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	conv := &recConv{}
+	conv := &recConv{t: t}
 	b.Handle(context.Background(), bot.Request{UserID: "UALICE", ChannelID: "CSHOP", Text: "two tester_one"}, conv)
 	if p := conv.privates; len(p) != 1 || !strings.Contains(p[0], "development management") || !strings.Contains(p[0], "authorize the platform again") {
 		t.Fatalf("answers %q; want one private refusal saying what the app's admin must do", p)

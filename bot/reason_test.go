@@ -57,7 +57,7 @@ func TestReasonRequiredKeptAndShown(t *testing.T) {
 	if !found {
 		t.Errorf("audit %+v: want the allowed event to carry the reason", evs)
 	}
-	out := run(t, b, "UADMIN", "testers shop").privates[0]
+	out := run(t, b, "UADMIN", "testers shop").rawAll() // as it reaches Slack, escaped
 	wantContains(t, "testers", out, "“checkout &lt;b&gt;regression&lt;/b&gt;”")
 }
 

@@ -1,6 +1,7 @@
 package bot
 
-// textEN holds every English text. Arguments are already escaped for Slack.
+// textEN holds every English text. Arguments are already escaped for Slack;
+// people, channels and dates among them are spans (see spans.go).
 var textEN = map[string]string{
 	// usage
 	"usage": "*Bind your WeChat account as an experiencer of a Mini Program*, so you can open its trial version:\n" +
@@ -28,10 +29,10 @@ var textEN = map[string]string{
 	"admins.none":        "the people who run this bot",
 
 	// the request in the channel
-	"parent.working":          "<@%s> asked to bind `%s` as an experiencer of *%s* (`%s`) — working…",
-	"summary.ok":              "✅ <@%s>: `%s` is an experiencer of *%s*.",
-	"summary.failed":          "❌ <@%s>: could not bind `%s` to *%s*: %s",
-	"summary.checking":        "⏳ <@%s>: binding `%s` to *%s* — WeChat's answer was lost; checking again…",
+	"parent.working":          "%s asked to bind `%s` as an experiencer of *%s* (`%s`) — working…",
+	"summary.ok":              "✅ %s: `%s` is an experiencer of *%s*.",
+	"summary.failed":          "❌ %s: could not bind `%s` to *%s*: %s",
+	"summary.checking":        "⏳ %s: binding `%s` to *%s* — WeChat's answer was lost; checking again…",
 	"job.unknown":             "I could not tell whether WeChat did it (%s). It may well have worked, so I will ask WeChat again shortly and tell you here — no need to ask again.",
 	"job.unknown_dm":          "I could not tell whether WeChat did it (%s). It may well have worked, so I will ask WeChat again shortly and tell you by DM — no need to ask again.",
 	"job.resumed":             "I was interrupted while doing this (the bot restarted, or WeChat's answer was lost), so I asked WeChat again. Here is what happened:",
@@ -75,13 +76,13 @@ var textEN = map[string]string{
 	"usage.reason_required":   "*%s* needs a reason with every request: `/bindtester %s %s because <why>` (for example `because regression test of 2.4`).",
 	"reason.line":             "Reason: “%s”",
 	"testers.reason":          "— “%s”",
-	"parent.working_for":      "<@%s> asked to bind `%s` as an experiencer of *%s* (`%s`) for <@%s> — working…",
+	"parent.working_for":      "%s asked to bind `%s` as an experiencer of *%s* (`%s`) for %s — working…",
 	"deny.on_behalf":          "Only admins may bind for someone else (`… for @person`). Ask one: %s",
-	"bind.for_you":            "<@%s> bound `%s` as an experiencer of *%s* for you. Your access ends %s; I will tell you a day before. To end it sooner: `/bindtester unbind %s #%d`.",
+	"bind.for_you":            "%s bound `%s` as an experiencer of *%s* for you. Your access ends %s; I will tell you a day before. To end it sooner: `/bindtester unbind %s #%d`.",
 	"approval.votes":          "Approved by %s.",
-	"approval.vote":           "<@%s> (%s)",
+	"approval.vote":           "%s (%s)",
 	"approval.more_needed":    "Waiting for %d more approval(s), each from another approver.",
-	"approval.voted":          "<@%s>, <@%s> approved your request; it needs %d more approval(s) from other approvers.",
+	"approval.voted":          "%s, %s approved your request; it needs %d more approval(s) from other approvers.",
 	"approval.already_voted":  "You have approved this already; it needs %d more approval(s), from other approvers.",
 	"usage.extend":            "Extend which grant? `/bindtester extend #<grant> [3d]` (see `/bindtester mine`).",
 	"help.extend":             "`/bindtester extend #<grant> [3d]` gives one of your grants more time (up to the app's maximum from now).",
@@ -181,10 +182,10 @@ var textEN = map[string]string{
 	"expiry.warning":    "Heads-up: access to *%[2]s* for `%[1]s` ends %[3]s. Need longer? Ask again before then: `%[4]s`.",
 
 	// approvals
-	"parent.approval":           "<@%s> asked to bind `%s` as an experiencer of *%s* (`%s`) — waiting for approval…",
+	"parent.approval":           "%s asked to bind `%s` as an experiencer of *%s* (`%s`) — waiting for approval…",
 	"approval.button_approve":   "Approve",
 	"approval.button_deny":      "Deny",
-	"approval.prompt":           "<@%s> asks to bind `%s` as an experiencer of *%s* for %s (asked in %s). This request expires %s. (request #%d)",
+	"approval.prompt":           "%s asks to bind `%s` as an experiencer of *%s* for %s (asked in %s). This request expires %s. (request #%d)",
 	"approval.use_slack":        "*%s* needs an approval for you: ask in Slack with `/bindtester %s <wechat-id>`, and an approver will decide there.",
 	"approval.asked":            "This Mini Program needs an approval: I asked %s. I will answer here; the request expires %s.",
 	"approval.not_delivered":    "This Mini Program needs an approval, but I could not reach the approvers (%s). Please ask them directly; the request expires %s.",
@@ -194,13 +195,13 @@ var textEN = map[string]string{
 	"approval.already_approved": "Already decided: %s approved it %s.",
 	"approval.already_denied":   "Already decided: %s denied it %s.",
 	"approval.already_expired":  "This request expired %[2]s before anyone decided.",
-	"approval.decided_approved": "✅ <@%[4]s> approved: <@%[1]s> may bind `%[2]s` to *%[3]s*.",
-	"approval.decided_denied":   "❌ <@%[4]s> denied: <@%[1]s> may not bind `%[2]s` to *%[3]s*.",
-	"approval.decided_expired":  "⌛ Expired: nobody decided whether <@%s> may bind `%s` to *%s*.",
-	"approval.approved":         "<@%s>, <@%s> approved your request. Binding now…",
-	"approval.denied":           "<@%s>, <@%s> denied your request. Ask them if you need to know why.",
+	"approval.decided_approved": "✅ %[4]s approved: %[1]s may bind `%[2]s` to *%[3]s*.",
+	"approval.decided_denied":   "❌ %[4]s denied: %[1]s may not bind `%[2]s` to *%[3]s*.",
+	"approval.decided_expired":  "⌛ Expired: nobody decided whether %s may bind `%s` to *%s*.",
+	"approval.approved":         "%s, %s approved your request. Binding now…",
+	"approval.denied":           "%s, %s denied your request. Ask them if you need to know why.",
 	"approval.denied.short":     "approval denied",
-	"approval.expired":          "<@%s>, nobody approved your request in time, so it expired. Ask again if you still need it.",
+	"approval.expired":          "%s, nobody approved your request in time, so it expired. Ask again if you still need it.",
 	"approval.expired.short":    "approval expired",
 
 	// unbind
@@ -208,7 +209,7 @@ var textEN = map[string]string{
 	"unbind.not_found": "I have no record of binding `%s` to *%s* for you. If someone else added it, ask an admin.",
 	"unbind.failed":    "I could not unbind `%s` from *%s*: %s. I changed nothing; please try again later.",
 	"unbind.ok":        "Done: `%s` is no longer an experiencer of *%s*.",
-	"unbind.told":      "`%s` was removed as an experiencer of *%s* by <@%s>.",
+	"unbind.told":      "`%s` was removed as an experiencer of *%s* by %s.",
 
 	// testers, mine, audit
 	"deny.testers":    "You may not see the experiencers of *%s*. Ask an admin: %s",

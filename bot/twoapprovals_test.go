@@ -34,15 +34,15 @@ func TestTwoApprovalsBindAfterTheSecondDistinctApprover(t *testing.T) {
 	if len(reprompts) != nPrompts-1 || reprompts[0].Ref.To != "UAPP2" {
 		t.Fatalf("prompts updated with buttons: %+v; want all %d but UAPP1's", reprompts, nPrompts-1)
 	}
-	wantContains(t, "updated prompt", reprompts[0].Prompt.Text, "Approved by <@UAPP1>", "Waiting for 1 more approval")
+	wantContains(t, "updated prompt", reprompts[0].Prompt.Text, "Approved by @UAPP1", "Waiting for 1 more approval")
 	if len(reprompts[0].Prompt.Buttons) != 2 {
 		t.Error("the updated prompt lost its buttons")
 	}
 	// The first approver's own prompt loses its buttons: they cannot approve twice.
-	if edits := f.msgr.promptEdits(); len(edits) != 1 || edits[0].Ref.To != "UAPP1" || !strings.Contains(edits[0].Text, "Approved by <@UAPP1>") {
+	if edits := f.msgr.promptEdits(); len(edits) != 1 || edits[0].Ref.To != "UAPP1" || !strings.Contains(edits[0].Text, "Approved by @UAPP1") {
 		t.Errorf("edits after the first vote %+v; want UAPP1's prompt, without buttons, saying they approved", edits)
 	}
-	wantContains(t, "requester's thread", strings.Join(f.msgr.in(req.ref(0), "reply"), "\n"), "<@UAPP1> approved your request; it needs 1 more")
+	wantContains(t, "requester's thread", strings.Join(f.msgr.in(req.ref(0), "reply"), "\n"), "@UAPP1 approved your request; it needs 1 more")
 
 	// The same approver again: nothing changes.
 	conv, _ := click(t, b, "UAPP1", bot.ActionApprove, value)
@@ -64,7 +64,7 @@ func TestTwoApprovalsBindAfterTheSecondDistinctApprover(t *testing.T) {
 	if len(edits) != nPrompts {
 		t.Fatalf("%d prompts edited, want %d", len(edits), nPrompts)
 	}
-	wantContains(t, "decided prompt", edits[0].Text, "<@UAPP2> approved", "Approved by <@UAPP1>", "<@UAPP2> (")
+	wantContains(t, "decided prompt", edits[0].Text, "@UAPP2 approved", "Approved by @UAPP1", "@UAPP2 (")
 	evs, _ := f.store.Events(context.Background(), bot.AuditFilter{Limit: 20})
 	var details []string
 	for _, ev := range evs {

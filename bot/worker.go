@@ -112,7 +112,7 @@ func (b *Bot) warn(ctx context.Context, l Lang, g Grant, now time.Time) error {
 	if !isSlackID(g.Requester) {
 		return nil // the command line's "cli-admin": nowhere to be told
 	}
-	text := l.T("expiry.warning", g.WechatMasked, b.appName(g.AppID), slackTime(g.ExpiresAt), b.rebindHint(g.AppID))
+	text := l.T("expiry.warning", g.WechatMasked, b.appName(g.AppID), dateRef(g.ExpiresAt), b.rebindHint(g.AppID))
 	app, ok := b.policy().App(g.AppID)
 	if !ok {
 		return b.tell(ctx, g.Requester, text)
@@ -147,12 +147,12 @@ func (b *Bot) expireApproval(ctx context.Context, a Approval, now time.Time) err
 		ThreadTS: a.Thread.ThreadTS, AppID: a.AppID, WechatMasked: a.WechatMasked, ApprovalID: a.ID})}
 	name := b.appName(a.AppID)
 	for _, p := range a.Prompts {
-		errs = append(errs, b.o.Messenger.Edit(ctx, p, b.o.Lang.T("approval.decided_expired", a.Requester, a.WechatMasked, name)))
+		errs = append(errs, b.o.Messenger.Edit(ctx, p, b.o.Lang.T("approval.decided_expired", mention(a.Requester), a.WechatMasked, name)))
 	}
 	l := b.userLang(ctx, a.Requester)
 	thread := b.reopen(a.Thread, a.Requester)
-	return errors.Join(append(errs, thread.Reply(ctx, l.T("approval.expired", a.Requester)),
-		thread.Update(ctx, l.T("summary.failed", a.Requester, a.WechatMasked, name, l.T("approval.expired.short"))))...)
+	return errors.Join(append(errs, thread.Reply(ctx, l.T("approval.expired", mention(a.Requester))),
+		thread.Update(ctx, l.T("summary.failed", mention(a.Requester), a.WechatMasked, name, l.T("approval.expired.short"))))...)
 }
 
 // tell DMs a requester; requesters that are not Slack users (the command

@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,23 +118,6 @@ func (c *Console) prompt() {
 	fmt.Fprint(c.Out, "\n/bindtester ")
 }
 
-var slackMarkup = regexp.MustCompile(`<([@#])([^>|]+)(\|[^>]*)?>|<!subteam\^([A-Z0-9]+)>|<!date\^[0-9]+\^[^|>]*\|([^>]*)>`)
-
-// plain turns Slack markup into terminal text: mentions become @U…/#C…, entities are unescaped.
-func plain(s string) string {
-	s = slackMarkup.ReplaceAllStringFunc(s, func(m string) string {
-		g := slackMarkup.FindStringSubmatch(m)
-		switch {
-		case g[4] != "":
-			return "@" + g[4]
-		case g[5] != "":
-			return g[5] // a date: its UTC fallback
-		}
-		return g[1] + g[2]
-	})
-	return bot.Unescape(s)
-}
-
 func (c *Console) print(format string, args ...any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -148,7 +130,7 @@ func indent(s, prefix string) string {
 
 // Private is a message only the requester sees.
 func (c *Console) Private(_ context.Context, text string) error {
-	c.print("%s", indent(plain(text), "[only you] "))
+	c.print("%s", indent(bot.Plain(text), "[only you] "))
 	return nil
 }
 
@@ -164,13 +146,13 @@ func (c *Console) post(channel, text string) int {
 	c.n++
 	id := c.n
 	c.mu.Unlock()
-	c.print("%s", indent(plain(text), fmt.Sprintf("[#%s, message %d] ", channel, id)))
+	c.print("%s", indent(bot.Plain(text), fmt.Sprintf("[#%s, message %d] ", channel, id)))
 	return id
 }
 
 // DM prints a direct message.
 func (c *Console) DM(_ context.Context, userID, text string) error {
-	c.print("%s", indent(plain(text), "[DM to @"+userID+"] "))
+	c.print("%s", indent(bot.Plain(text), "[DM to @"+userID+"] "))
 	return nil
 }
 
@@ -190,7 +172,7 @@ func (c *Console) Prompt(_ context.Context, to string, p bot.Prompt) (bot.Messag
 	c.n++
 	id := c.n
 	c.mu.Unlock()
-	c.print("%s", indent(plain(p.Text)+buttons(p), fmt.Sprintf("[%s, message %d] ", where, id)))
+	c.print("%s", indent(bot.Plain(p.Text)+buttons(p), fmt.Sprintf("[%s, message %d] ", where, id)))
 	return bot.MessageRef{Channel: to, TS: strconv.Itoa(id)}, nil
 }
 
@@ -198,7 +180,7 @@ func (c *Console) Prompt(_ context.Context, to string, p bot.Prompt) (bot.Messag
 func buttons(p bot.Prompt) string {
 	var out []string
 	for _, b := range p.Buttons {
-		out = append(out, strings.TrimSuffix(fmt.Sprintf("[%s] (type :%s %s", b.Label, b.Action, b.Value), " ")+")")
+		out = append(out, strings.TrimSuffix(fmt.Sprintf("[%s] (type :%s %s", bot.Plain(b.Label), b.Action, b.Value), " ")+")")
 	}
 	if len(out) == 0 {
 		return ""
@@ -208,13 +190,13 @@ func buttons(p bot.Prompt) string {
 
 // Reprompt prints a prompt's new text, its buttons still there.
 func (c *Console) Reprompt(_ context.Context, ref bot.MessageRef, p bot.Prompt) error {
-	c.print("%s", indent(plain(p.Text)+buttons(p), fmt.Sprintf("[message %s updated] ", ref.TS)))
+	c.print("%s", indent(bot.Plain(p.Text)+buttons(p), fmt.Sprintf("[message %s updated] ", ref.TS)))
 	return nil
 }
 
 // Edit prints a prompt's replacement.
 func (c *Console) Edit(_ context.Context, ref bot.MessageRef, text string) error {
-	c.print("%s", indent(plain(text), fmt.Sprintf("[message %s updated] ", ref.TS)))
+	c.print("%s", indent(bot.Plain(text), fmt.Sprintf("[message %s updated] ", ref.TS)))
 	return nil
 }
 
@@ -230,19 +212,19 @@ func (t *thread) Ref() bot.ThreadRef {
 }
 
 func (t *thread) Reply(_ context.Context, text string) error {
-	t.c.print("%s", indent(plain(text), fmt.Sprintf("  [thread of %d] ", t.id)))
+	t.c.print("%s", indent(bot.Plain(text), fmt.Sprintf("  [thread of %d] ", t.id)))
 	return nil
 }
 
 func (t *thread) Attach(_ context.Context, f bot.File) error {
-	t.c.print("  [thread of %d] [file %s, %d bytes: %s]", t.id, f.Name, len(f.Data), plain(f.Title))
+	t.c.print("  [thread of %d] [file %s, %d bytes: %s]", t.id, f.Name, len(f.Data), bot.Plain(f.Title))
 	if f.Comment != "" { // what Slack shows with the file
-		t.c.print("%s", indent(plain(f.Comment), fmt.Sprintf("  [thread of %d]   ", t.id)))
+		t.c.print("%s", indent(bot.Plain(f.Comment), fmt.Sprintf("  [thread of %d]   ", t.id)))
 	}
 	return nil
 }
 
 func (t *thread) Update(_ context.Context, text string) error {
-	t.c.print("%s", indent(plain(text), fmt.Sprintf("[message %d updated] ", t.id)))
+	t.c.print("%s", indent(bot.Plain(text), fmt.Sprintf("[message %d updated] ", t.id)))
 	return nil
 }

@@ -55,7 +55,7 @@ func TestConsoleMessenger(t *testing.T) {
 	c := &Console{Handler: h, UserID: "U0ME", ChannelID: "C0HERE", Out: &out}
 	ctx := context.Background()
 
-	th, err := c.Open(ctx, "<@U0ME> asked — waiting for approval")
+	th, err := c.Open(ctx, span('u', "U0ME")+" asked — waiting for approval")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestConsoleMessenger(t *testing.T) {
 	if ref != (bot.ThreadRef{Channel: "C0HERE", ParentTS: "1", ThreadTS: "1"}) {
 		t.Errorf("Ref = %+v", ref)
 	}
-	dm, err := c.Prompt(ctx, "U0BOSS", bot.Prompt{Text: "<@U0ME> asks &lt;x&gt; (request #5)", Buttons: []bot.Button{{Action: bot.ActionApprove, Label: "Approve", Value: "5"}, {Action: bot.ActionDeny, Label: "Deny", Value: "5"}}})
+	dm, err := c.Prompt(ctx, "U0BOSS", bot.Prompt{Text: span('u', "U0ME") + " asks &lt;x&gt; (request #5)", Buttons: []bot.Button{{Action: bot.ActionApprove, Label: "Approve", Value: "5"}, {Action: bot.ActionDeny, Label: "Deny", Value: "5"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +79,8 @@ func TestConsoleMessenger(t *testing.T) {
 		t.Errorf("Reopen(%+v).Ref() = %+v", ref, again.Ref())
 	}
 	err = errors.Join(
-		c.Edit(ctx, dm, "✅ <@U0BOSS> approved"),
-		again.Reply(ctx, "<@U0ME>, approved"),
+		c.Edit(ctx, dm, "✅ "+span('u', "U0BOSS")+" approved"),
+		again.Reply(ctx, span('u', "U0ME")+", approved"),
 		again.Update(ctx, "✅ done"),
 		c.DM(ctx, "U0ME", "access ended\nask again"),
 	)

@@ -44,16 +44,19 @@ func private(text string) func(context.Context, bot.Conversation) error {
 	return func(ctx context.Context, conv bot.Conversation) error { return conv.Private(ctx, text) }
 }
 
+// span is a span of kind and payload as the core writes it (see bot.Spans).
+func span(kind byte, payload string) string { return "\uE000" + string(kind) + payload + "\uE001" }
+
 func TestPlainThroughConsole(t *testing.T) {
 	tests := []struct {
 		name, text, want string
 	}{
-		{"user mention", "ask <@U1>", "ask @U1"},
-		{"user mention with label", "ask <@U1|bob>", "ask @U1"},
-		{"channel", "go to <#C1>", "go to #C1"},
-		{"channel with name", "go to <#C1|general>", "go to #C1"},
-		{"user group", "ask <!subteam^S1>", "ask @S1"},
-		{"several", "<@U1>, <@W2> and <!subteam^S0ADMINS> in <#G1>", "@U1, @W2 and @S0ADMINS in #G1"},
+		{"user mention", "ask " + span('u', "U1"), "ask @U1"},
+		{"channel", "go to " + span('c', "C1"), "go to #C1"},
+		{"user group", "ask " + span('g', "S1"), "ask @S1"},
+		{"several", span('u', "U1") + ", " + span('u', "W2") + " and " + span('g', "S0ADMINS") + " in " + span('c', "G1"), "@U1, @W2 and @S0ADMINS in #G1"},
+		{"date", "ends " + span('d', "1700000000"), "ends 2023-11-14 22:13 UTC"},
+		{"unterminated span is text", "ask \uE000uU1", "ask \uE000uU1"},
 		{"lt", "&lt;app&gt;", "<app>"},
 		{"amp", "a &amp; b", "a & b"},
 		{"escaped user input stays literal", "`&lt;!channel&gt;` and `&lt;@U1&gt;`", "`<!channel>` and `<@U1>`"},
@@ -63,8 +66,8 @@ func TestPlainThroughConsole(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := plain(tt.text); got != tt.want {
-				t.Errorf("plain(%q) = %q, want %q", tt.text, got, tt.want)
+			if got := bot.Plain(tt.text); got != tt.want {
+				t.Errorf("Plain(%q) = %q, want %q", tt.text, got, tt.want)
 			}
 			h := &scriptHandler{actions: map[string]func(context.Context, bot.Conversation) error{
 				"go": func(ctx context.Context, conv bot.Conversation) error {

@@ -102,6 +102,6 @@ func (c *Console) PrivateBlocks(_ context.Context, blocks []bot.Block) error {
 			parts = append(parts, strings.TrimPrefix(text, "\n"))
 		}
 	}
-	c.print("%s", indent(plain(strings.Join(parts, "\n")), "[only you] "))
+	c.print("%s", indent(bot.Plain(strings.Join(parts, "\n")), "[only you] "))
 	return nil
 }

@@ -38,7 +38,7 @@ func slackBlocks(blocks []bot.Block) []slack.Block {
 		if b.Text != "" || len(fields) > 0 {
 			var text *slack.TextBlockObject
 			if b.Text != "" {
-				text = mrkdwn(clip(b.Text, maxSectionText))
+				text = mrkdwn(b.Text)
 			}
 			out = append(out, slack.NewSectionBlock(text, fields, nil))
 		}
@@ -69,12 +69,15 @@ func buttonElements(buttons []bot.Button) []slack.BlockElement {
 	return out
 }
 
+// mrkdwn is a mrkdwn text object of the core's text s, its spans rendered.
 func mrkdwn(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.MarkdownType, s, false, true)
+	return slack.NewTextBlockObject(slack.MarkdownType, clip(slackText(s), maxSectionText), false, true)
 }
 
+// plainText is a plain_text object of the core's text s, where Slack
+// renders no mention or date: they are shown as the terminal shows them.
 func plainText(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+	return slack.NewTextBlockObject(slack.PlainTextType, bot.Plain(s), false, false)
 }
 
 // clip shortens s to at most n characters, marking the cut with "…".

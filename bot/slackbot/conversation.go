@@ -30,19 +30,19 @@ func (c *slashConversation) PrivateBlocks(ctx context.Context, blocks []bot.Bloc
 // respondBlocks answers blocks privately through a response_url (the
 // blocks' text is the notification).
 func (a *Adapter) respondBlocks(ctx context.Context, responseURL string, blocks []bot.Block) error {
-	return slack.PostWebhookCustomHTTPContext(ctx, responseURL, a.http, &slack.WebhookMessage{Text: bot.BlocksText(blocks),
+	return slack.PostWebhookCustomHTTPContext(ctx, responseURL, a.http, &slack.WebhookMessage{Text: slackText(bot.BlocksText(blocks)),
 		ResponseType: slack.ResponseTypeEphemeral, Blocks: &slack.Blocks{BlockSet: slackBlocks(blocks)}})
 }
 
 // dmBlocks writes blocks to a user in the bot's direct messages.
 func (a *Adapter) dmBlocks(ctx context.Context, user string, blocks []bot.Block) error {
-	_, _, err := a.api.PostMessageContext(ctx, user, slack.MsgOptionText(bot.BlocksText(blocks), false), slack.MsgOptionBlocks(slackBlocks(blocks)...))
+	_, _, err := a.api.PostMessageContext(ctx, user, slack.MsgOptionText(slackText(bot.BlocksText(blocks)), false), slack.MsgOptionBlocks(slackBlocks(blocks)...))
 	return err
 }
 
 func (c *slashConversation) respond(ctx context.Context, text string) error {
 	return slack.PostWebhookCustomHTTPContext(ctx, c.cmd.ResponseURL, c.a.http,
-		&slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral})
+		&slack.WebhookMessage{Text: slackText(text), ResponseType: slack.ResponseTypeEphemeral})
 }
 
 // cannotPost are the errors that say the bot is not welcome in the channel:
@@ -60,7 +60,7 @@ func cannotPost(err error) bool {
 }
 
 func (c *slashConversation) Open(ctx context.Context, text string) (bot.Thread, error) {
-	_, ts, err := c.a.api.PostMessageContext(ctx, c.cmd.ChannelID, slack.MsgOptionText(text, false))
+	_, ts, err := c.a.api.PostMessageContext(ctx, c.cmd.ChannelID, slack.MsgOptionText(slackText(text), false))
 	if err != nil {
 		level := slog.LevelWarn
 		if cannotPost(err) {
@@ -79,18 +79,18 @@ type mentionConversation struct {
 }
 
 func (c *mentionConversation) Private(ctx context.Context, text string) error {
-	_, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(text, false), slack.MsgOptionTS(c.threadTS))
+	_, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(slackText(text), false), slack.MsgOptionTS(c.threadTS))
 	return err
 }
 
 func (c *mentionConversation) PrivateBlocks(ctx context.Context, blocks []bot.Block) error {
-	_, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(bot.BlocksText(blocks), false),
+	_, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(slackText(bot.BlocksText(blocks)), false),
 		slack.MsgOptionBlocks(slackBlocks(blocks)...), slack.MsgOptionTS(c.threadTS))
 	return err
 }
 
 func (c *mentionConversation) Open(ctx context.Context, text string) (bot.Thread, error) {
-	_, ts, err := c.a.api.PostMessageContext(ctx, c.channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(c.threadTS))
+	_, ts, err := c.a.api.PostMessageContext(ctx, c.channel, slack.MsgOptionText(slackText(text), false), slack.MsgOptionTS(c.threadTS))
 	if err != nil {
 		return nil, err
 	}
@@ -105,20 +105,20 @@ type channelThread struct {
 }
 
 func (t *channelThread) Reply(ctx context.Context, text string) error {
-	_, _, err := t.a.api.PostMessageContext(ctx, t.channel, slack.MsgOptionText(text, false), slack.MsgOptionTS(t.threadTS))
+	_, _, err := t.a.api.PostMessageContext(ctx, t.channel, slack.MsgOptionText(slackText(text), false), slack.MsgOptionTS(t.threadTS))
 	return err
 }
 
 func (t *channelThread) Attach(ctx context.Context, f bot.File) error {
 	_, err := t.a.api.UploadFileContext(ctx, slack.UploadFileParameters{
-		Reader: bytes.NewReader(f.Data), FileSize: len(f.Data), Filename: f.Name, Title: f.Title,
-		InitialComment: f.Comment, Channel: t.channel, ThreadTimestamp: t.threadTS,
+		Reader: bytes.NewReader(f.Data), FileSize: len(f.Data), Filename: f.Name, Title: slackText(f.Title),
+		InitialComment: slackText(f.Comment), Channel: t.channel, ThreadTimestamp: t.threadTS,
 	})
 	return err
 }
 
 func (t *channelThread) Update(ctx context.Context, text string) error {
-	_, _, _, err := t.a.api.UpdateMessageContext(ctx, t.channel, t.parentTS, slack.MsgOptionText(text, false))
+	_, _, _, err := t.a.api.UpdateMessageContext(ctx, t.channel, t.parentTS, slack.MsgOptionText(slackText(text), false))
 	return err
 }
 
@@ -153,7 +153,7 @@ func (c *clickConversation) Private(ctx context.Context, text string) error {
 		return c.a.DM(ctx, c.user, text)
 	}
 	return slack.PostWebhookCustomHTTPContext(ctx, c.responseURL, c.a.http,
-		&slack.WebhookMessage{Text: text, ResponseType: slack.ResponseTypeEphemeral, ReplaceOriginal: false})
+		&slack.WebhookMessage{Text: slackText(text), ResponseType: slack.ResponseTypeEphemeral, ReplaceOriginal: false})
 }
 
 func (c *clickConversation) PrivateBlocks(ctx context.Context, blocks []bot.Block) error {

@@ -93,7 +93,7 @@ func (a *Adapter) formSubmission(ctx context.Context, sm *socketmode.Client, evt
 	if len(problems) > 0 { // shown beside the fields; nothing is done
 		errs := map[string]string{}
 		for f, msg := range problems {
-			errs[string(f)] = msg
+			errs[string(f)] = slackText(msg)
 		}
 		if err := sm.Ack(*evt.Request, slack.NewErrorsViewSubmissionResponse(errs)); err != nil {
 			a.log.Warn("slack: ack failed", "type", evt.Type, "error", err)
@@ -124,7 +124,7 @@ type formConversation struct {
 
 func (c *formConversation) Private(ctx context.Context, text string) error {
 	if c.channel != "" {
-		if _, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(text, false)); err == nil {
+		if _, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(slackText(text), false)); err == nil {
 			return nil
 		}
 	}
@@ -133,7 +133,7 @@ func (c *formConversation) Private(ctx context.Context, text string) error {
 
 func (c *formConversation) PrivateBlocks(ctx context.Context, blocks []bot.Block) error {
 	if c.channel != "" {
-		if _, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(bot.BlocksText(blocks), false),
+		if _, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(slackText(bot.BlocksText(blocks)), false),
 			slack.MsgOptionBlocks(slackBlocks(blocks)...)); err == nil {
 			return nil
 		}
@@ -146,7 +146,7 @@ func (c *formConversation) Open(ctx context.Context, text string) (bot.Thread, e
 		if to == "" {
 			continue
 		}
-		channel, ts, err := c.a.api.PostMessageContext(ctx, to, slack.MsgOptionText(text, false))
+		channel, ts, err := c.a.api.PostMessageContext(ctx, to, slack.MsgOptionText(slackText(text), false))
 		if err == nil {
 			return &channelThread{a: c.a, channel: channel, parentTS: ts, threadTS: ts}, nil
 		}

@@ -105,8 +105,9 @@ func TestAppHome(t *testing.T) {
 	av := e.waitHome(t, admin, "the admin section", func(v slackfake.View) bool {
 		return strings.Contains(v.Blocks, "Admin: Mini Programs") && strings.Contains(v.Blocks, "1 of 15 slots")
 	})
-	if !strings.Contains(av.Blocks, "te***me") {
-		t.Errorf("admin's soonest grants lack the binder's: %s", av.Blocks)
+	blocks := strings.NewReplacer(`\u003c`, "<", `\u003e`, ">").Replace(av.Blocks) // as JSON escapes them
+	if !strings.Contains(blocks, "te***me") || !strings.Contains(blocks, "<@"+binder+">") || !strings.Contains(blocks, "<!date^") {
+		t.Errorf("admin's soonest grants lack the binder's, as a mention with a date each reader sees in their zone: %s", av.Blocks)
 	}
 
 	// End now ends it at WeChat, and the admin's home follows.

@@ -13,7 +13,7 @@ import (
 
 // DM writes to a user in the bot's direct messages.
 func (a *Adapter) DM(ctx context.Context, userID, text string) error {
-	_, _, err := a.api.PostMessageContext(ctx, userID, slack.MsgOptionText(text, false))
+	_, _, err := a.api.PostMessageContext(ctx, userID, slack.MsgOptionText(slackText(text), false))
 	return err
 }
 
@@ -37,11 +37,11 @@ func (a *Adapter) Reprompt(ctx context.Context, ref bot.MessageRef, p bot.Prompt
 // promptOptions are a prompt's text (the notification) and its blocks: the
 // text, then its buttons (in the block blockIDFor names).
 func promptOptions(p bot.Prompt) []slack.MsgOption {
-	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(clip(p.Text, maxSectionText)), nil, nil)}
+	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(p.Text), nil, nil)}
 	if len(p.Buttons) > 0 {
 		blocks = append(blocks, slack.NewActionBlock(blockIDFor(p), buttonElements(p.Buttons)...))
 	}
-	return []slack.MsgOption{slack.MsgOptionText(p.Text, false), slack.MsgOptionBlocks(blocks...)}
+	return []slack.MsgOption{slack.MsgOptionText(slackText(p.Text), false), slack.MsgOptionBlocks(blocks...)}
 }
 
 // blockIDFor names a prompt's button block: "approval" for approvals, as before.
@@ -60,6 +60,7 @@ func clickAction(actionID string) string {
 
 // Edit replaces a prompt with text, removing its buttons.
 func (a *Adapter) Edit(ctx context.Context, ref bot.MessageRef, text string) error {
+	text = slackText(text)
 	_, _, _, err := a.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, slack.MsgOptionText(text, false),
 		slack.MsgOptionBlocks(slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, true), nil, nil)))
 	return err

@@ -131,7 +131,7 @@ func TestAdminCommands(t *testing.T) {
 		if err != nil {
 			t.Fatalf("testers = %v\nstderr: %s", err, errOut)
 		}
-		// (The requester shows as "<@cli-admin>": console.plain turns only Slack IDs into @names.)
+		// (The requester shows as "cli-admin": only Slack IDs are mentions.)
 		for _, w := range []string{"*Shop*: 1 of 15 experiencer slots in use", "`te***ne` — asked by ", "cli-admin", "(#1)"} {
 			if !strings.Contains(out, w) {
 				t.Errorf("stdout lacks %q:\n%s", w, out)
