@@ -250,6 +250,9 @@ func (b *Bot) endClick(ctx context.Context, c Click, conv Conversation) error {
 // app's approvers for a request and its decisions; the admins for grants
 // made, moved or ended.
 func (b *Bot) homesChanged(ctx context.Context, e Event) {
+	if _, none := b.o.Homes.(noHomes); none {
+		return
+	}
 	users := []string{e.Requester, e.Actor}
 	app, ok := b.policy().App(e.AppID)
 	switch e.Kind {
