@@ -221,13 +221,17 @@ func (b *Bot) mine(ctx context.Context, l Lang, req Request, conv Conversation) 
 	}
 	blocks := []Block{{Text: l.T("mine.header", len(grants))}}
 	now := b.o.Now()
-	for _, g := range grants {
-		name, short := g.AppID, g.AppID
+	for i, g := range grants {
 		app, ok := b.policy().App(g.AppID)
-		if ok {
-			name, short = Escape(app.Name), shortName(app)
+		if i >= mineMaxButtons { // a Slack message holds 50 blocks: the rest as text, ten to a block
+			if (i-mineMaxButtons)%10 == 0 {
+				blocks = append(blocks, Block{})
+			}
+			last := &blocks[len(blocks)-1]
+			last.Text = strings.TrimPrefix(last.Text+"\n"+b.mineLine(l, g, app), "\n")
+			continue
 		}
-		block := Block{Text: l.T("mine.grant", g.WechatMasked, name, dateRef(g.ExpiresAt), short, g.ID) + " " + l.T("mine.extend", g.ID)}
+		block := Block{Text: b.mineLine(l, g, app)}
 		if ok && g.UnbindJob == 0 {
 			block.Buttons = append(b.extendButtons(l, g, app, now),
 				Button{Action: ActionEnd, Label: l.T("home.end"), Value: strconv.FormatInt(g.ID, 10), Style: StyleDanger})
@@ -235,6 +239,20 @@ func (b *Bot) mine(ctx context.Context, l Lang, req Request, conv Conversation) 
 		blocks = append(blocks, block)
 	}
 	return privateBlocks(ctx, conv, blocks)
+}
+
+// mineMaxButtons is how many grants `mine` shows with their buttons (a
+// block and its buttons each): the rest are listed as text.
+const mineMaxButtons = 20
+
+// mineLine is one of a person's grants in `mine`; app is nil when the
+// policy no longer lists it.
+func (b *Bot) mineLine(l Lang, g Grant, app *App) string {
+	name, short := g.AppID, g.AppID
+	if app != nil {
+		name, short = Escape(app.Name), shortName(app)
+	}
+	return l.T("mine.grant", g.WechatMasked, name, dateRef(g.ExpiresAt), short, g.ID) + " " + l.T("mine.extend", g.ID)
 }
 
 // ErrForbidden is returned by Audit for someone who may not read the audit log.

@@ -26,11 +26,13 @@ type HomeViews interface {
 	HomesChanged(userIDs []string)
 }
 
-// Home limits: Slack shows at most 100 blocks in a view.
+// Home limits: Slack shows at most 100 blocks in a view (a block with
+// buttons is two of them, a heading two), and the adapters cut what is
+// over; these keep an admin's whole home at about 70.
 const (
-	homeMaxGrants   = 20
-	homeMaxRequests = 10
-	homeMaxReviews  = 20
+	homeMaxGrants   = 10
+	homeMaxRequests = 5
+	homeMaxReviews  = 10
 	homeMaxApps     = 10
 	homeMaxSoonest  = 5
 	homeMaxFailures = 5
@@ -100,8 +102,13 @@ func (b *Bot) grantBlock(l Lang, g Grant, now time.Time) Block {
 // homeRequests are userID's own requests waiting for approval.
 func (b *Bot) homeRequests(l Lang, userID string, pending []Approval) []Block {
 	var out []Block
+	more := 0
 	for _, a := range pending {
-		if a.Requester != userID || len(out) == homeMaxRequests {
+		if a.Requester != userID {
+			continue
+		}
+		if len(out) == homeMaxRequests {
+			more++
 			continue
 		}
 		name := Code(a.AppID)
@@ -111,8 +118,12 @@ func (b *Bot) homeRequests(l Lang, userID string, pending []Approval) []Block {
 		out = append(out, Block{Text: l.T("home.request_item", a.WechatMasked, name, FormatDuration(a.Duration), dateRef(a.ExpiresAt), a.ID) +
 			reasonLine(l, a.Reason) + votesLine(l, a.Votes)})
 	}
-	if len(out) > 0 {
-		out = append([]Block{{Heading: l.T("home.requests", len(out))}}, out...)
+	total := len(out) + more
+	if more > 0 {
+		out = append(out, Block{Text: l.T("home.more_requests", more)})
+	}
+	if total > 0 {
+		out = append([]Block{{Heading: l.T("home.requests", total)}}, out...)
 	}
 	return out
 }
@@ -121,12 +132,17 @@ func (b *Bot) homeRequests(l Lang, userID string, pending []Approval) []Block {
 // Deny; one they approved already shows no buttons (it waits for others).
 func (b *Bot) homeReviews(ctx context.Context, l Lang, userID string, pending []Approval) []Block {
 	var out []Block
+	more := 0
 	for _, a := range pending {
 		app, ok := b.policy().App(a.AppID)
-		if !ok || a.Requester == userID || len(out) == homeMaxReviews {
+		if !ok || a.Requester == userID {
 			continue
 		}
 		if can, _ := b.policy().CanApprove(ctx, b.o.Groups, userID, app); !can {
+			continue
+		}
+		if len(out) == homeMaxReviews {
+			more++
 			continue
 		}
 		p := b.approvalPrompt(l, a, app, a.Thread.Channel)
@@ -137,8 +153,12 @@ func (b *Bot) homeReviews(ctx context.Context, l Lang, userID string, pending []
 		}
 		out = append(out, block)
 	}
-	if len(out) > 0 {
-		out = append([]Block{{Heading: l.T("home.reviews", len(out))}}, out...)
+	total := len(out) + more
+	if more > 0 {
+		out = append(out, Block{Text: l.T("home.more_reviews", more)})
+	}
+	if total > 0 {
+		out = append([]Block{{Heading: l.T("home.reviews", total)}}, out...)
 	}
 	return out
 }
@@ -158,7 +178,7 @@ func (b *Bot) homeAdmin(ctx context.Context, l Lang, now time.Time) []Block {
 	}
 	apps := slices.Clone(b.policy().Apps)
 	slices.SortStableFunc(apps, func(x, y App) int {
-		return cmp.Or(cmp.Compare(used[y.ID]*y.Slots, used[x.ID]*x.Slots), cmp.Compare(x.Name, y.Name)) // fullest first
+		return cmp.Or(cmp.Compare(used[y.ID]*x.Slots, used[x.ID]*y.Slots), cmp.Compare(x.Name, y.Name)) // fullest share first
 	})
 	for _, a := range apps[:min(len(apps), homeMaxApps)] {
 		out = append(out, Block{Fields: []string{"*" + Escape(a.Name) + "*", l.T("home.slots", slotBar(used[a.ID], a.Slots), used[a.ID], a.Slots)}})

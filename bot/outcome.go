@@ -24,14 +24,6 @@ func (o Outcome) Changed() bool {
 	})
 }
 
-// Last is the kind of its last audit record, "" for none.
-func (o Outcome) Last() EventKind {
-	if len(o.Events) == 0 {
-		return ""
-	}
-	return o.Events[len(o.Events)-1].Kind
-}
-
 // Do runs one command as Handle does and returns what it did. A bind that
 // waits for an approval returns with EventRequested; what the approvers
 // decide later belongs to their clicks.

@@ -239,6 +239,8 @@ var textEN = map[string]string{
 	"home.more":          "…and %d more: `/bindtester %s`",
 	"home.requests":      "Your requests waiting for approval (%d)",
 	"home.request_item":  "`%s` on *%s* for %s — waiting until %s (request #%d)",
+	"home.more_reviews":  "…and %d more, older ones first: decide these to see them.",
+	"home.more_requests": "…and %d more requests of yours waiting.",
 	"home.reviews":       "Waiting for your decision (%d)",
 	"home.admin":         "Admin: Mini Programs",
 	"home.slots":         "`%s` %d of %d slots",

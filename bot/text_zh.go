@@ -241,6 +241,8 @@ var textZH = map[string]string{
 	"home.more":          "……还有 %d 项：`/bindtester %s`",
 	"home.requests":      "你等待审批的申请（%d）",
 	"home.request_item":  "`%s` 在 *%s*，时长 %s——等待至 %s（申请 #%d）",
+	"home.more_reviews":  "……还有 %d 项（按时间先后）：处理完上面的即可看到。",
+	"home.more_requests": "……你还有 %d 个申请在等待。",
 	"home.reviews":       "等你审批（%d）",
 	"home.admin":         "管理员：小程序",
 	"home.slots":         "`%s` 已用 %d / %d 个名额",

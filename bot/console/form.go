@@ -28,7 +28,7 @@ func (c *Console) form(ctx context.Context, ask func() (string, bool)) error {
 	}
 	f := forms.FormFor(ctx, c.UserID)
 	if len(f.Apps) == 0 {
-		c.print("[only you] %s", f.Text.NoApps)
+		c.print("[only you] %s", bot.Plain(f.Text.NoApps))
 		return nil
 	}
 	c.print("[form] %s", f.Text.Title)
@@ -54,7 +54,7 @@ func (c *Console) form(ctx context.Context, ask func() (string, bool)) error {
 				continue
 			}
 			if problem != "" {
-				c.print("  ✗ %s", problem)
+				c.print("  ✗ %s", bot.Plain(problem))
 			}
 			c.ask(q.label)
 			answer, ok := ask()

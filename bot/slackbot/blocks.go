@@ -17,6 +17,8 @@ const (
 	maxHeaderText  = 150
 	maxButtonText  = 75
 	maxFields      = 10
+	maxMsgBlocks   = 50  // in a message
+	maxViewBlocks  = 100 // in a view (App Home)
 )
 
 // slackBlocks renders blocks: a header for a heading (a divider before each
@@ -49,6 +51,20 @@ func slackBlocks(blocks []bot.Block) []slack.Block {
 	return out
 }
 
+// msgBlocks are blocks as a message holds them.
+func msgBlocks(blocks []bot.Block) []slack.Block {
+	return capBlocks(slackBlocks(blocks), maxMsgBlocks)
+}
+
+// capBlocks keeps blocks within Slack's limit n, ending with a line that
+// says the rest was left out.
+func capBlocks(blocks []slack.Block, n int) []slack.Block {
+	if len(blocks) <= n {
+		return blocks
+	}
+	return append(blocks[:n-1:n-1], slack.NewContextBlock("", mrkdwn(fmt.Sprintf("… %d more blocks left out", len(blocks)-n+1))))
+}
+
 // buttonElements are buttons; an action_id is the button's action, made
 // unique in its block with ".<n>" where two share one (clickAction undoes that).
 func buttonElements(buttons []bot.Button) []slack.BlockElement {
@@ -71,7 +87,7 @@ func buttonElements(buttons []bot.Button) []slack.BlockElement {
 
 // mrkdwn is a mrkdwn text object of the core's text s, its spans rendered.
 func mrkdwn(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.MarkdownType, clip(slackText(s), maxSectionText), false, true)
+	return slack.NewTextBlockObject(slack.MarkdownType, slackText(clip(s, maxSectionText)), false, true)
 }
 
 // plainText is a plain_text object of the core's text s, where Slack
@@ -80,11 +96,20 @@ func plainText(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.PlainTextType, bot.Plain(s), false, false)
 }
 
-// clip shortens s to at most n characters, marking the cut with "…".
+// clip shortens the core's text s to at most n characters, marking the cut
+// with "…"; it never cuts a span (a mention rendered is longer than the
+// span: Slack counts a mention by its ID, so the room left is enough).
 func clip(s string, n int) string {
 	r := []rune(s)
 	if len(r) <= n {
 		return s
 	}
-	return string(r[:n-1]) + "…"
+	cut := n - 1
+	for i := cut - 1; i >= 0 && r[i] != '\uE001'; i-- {
+		if r[i] == '\uE000' { // inside a span: cut before it
+			cut = i
+			break
+		}
+	}
+	return string(r[:cut]) + "…"
 }

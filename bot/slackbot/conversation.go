@@ -31,12 +31,12 @@ func (c *slashConversation) PrivateBlocks(ctx context.Context, blocks []bot.Bloc
 // blocks' text is the notification).
 func (a *Adapter) respondBlocks(ctx context.Context, responseURL string, blocks []bot.Block) error {
 	return slack.PostWebhookCustomHTTPContext(ctx, responseURL, a.http, &slack.WebhookMessage{Text: slackText(bot.BlocksText(blocks)),
-		ResponseType: slack.ResponseTypeEphemeral, Blocks: &slack.Blocks{BlockSet: slackBlocks(blocks)}})
+		ResponseType: slack.ResponseTypeEphemeral, Blocks: &slack.Blocks{BlockSet: msgBlocks(blocks)}})
 }
 
 // dmBlocks writes blocks to a user in the bot's direct messages.
 func (a *Adapter) dmBlocks(ctx context.Context, user string, blocks []bot.Block) error {
-	_, _, err := a.api.PostMessageContext(ctx, user, slack.MsgOptionText(slackText(bot.BlocksText(blocks)), false), slack.MsgOptionBlocks(slackBlocks(blocks)...))
+	_, _, err := a.api.PostMessageContext(ctx, user, slack.MsgOptionText(slackText(bot.BlocksText(blocks)), false), slack.MsgOptionBlocks(msgBlocks(blocks)...))
 	return err
 }
 
@@ -85,7 +85,7 @@ func (c *mentionConversation) Private(ctx context.Context, text string) error {
 
 func (c *mentionConversation) PrivateBlocks(ctx context.Context, blocks []bot.Block) error {
 	_, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(slackText(bot.BlocksText(blocks)), false),
-		slack.MsgOptionBlocks(slackBlocks(blocks)...), slack.MsgOptionTS(c.threadTS))
+		slack.MsgOptionBlocks(msgBlocks(blocks)...), slack.MsgOptionTS(c.threadTS))
 	return err
 }
 

@@ -93,7 +93,7 @@ func (a *Adapter) formSubmission(ctx context.Context, sm *socketmode.Client, evt
 	if len(problems) > 0 { // shown beside the fields; nothing is done
 		errs := map[string]string{}
 		for f, msg := range problems {
-			errs[string(f)] = slackText(msg)
+			errs[string(f)] = bot.Plain(msg) // plain text beside the field
 		}
 		if err := sm.Ack(*evt.Request, slack.NewErrorsViewSubmissionResponse(errs)); err != nil {
 			a.log.Warn("slack: ack failed", "type", evt.Type, "error", err)
@@ -134,7 +134,7 @@ func (c *formConversation) Private(ctx context.Context, text string) error {
 func (c *formConversation) PrivateBlocks(ctx context.Context, blocks []bot.Block) error {
 	if c.channel != "" {
 		if _, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(slackText(bot.BlocksText(blocks)), false),
-			slack.MsgOptionBlocks(slackBlocks(blocks)...)); err == nil {
+			slack.MsgOptionBlocks(msgBlocks(blocks)...)); err == nil {
 			return nil
 		}
 	}

@@ -35,21 +35,26 @@ const (
 	homeCoalesce   = 300 * time.Millisecond // changes within this are one round of publishes
 )
 
-// homeTab gathers whose home changed until the next round of publishes;
+// homeTab gathers whose home changed until the next round of publishes
+// (one round at a time, so an older view never overwrites a newer one);
 // without HomeViewers it also remembers who looked (this process only).
 type homeTab struct {
-	mu      sync.Mutex
-	ctx     context.Context      // the adapter's work context, once it runs
-	changed map[string]bool      // users whose home changed since the last round
-	viewers map[string]time.Time // without Config.HomeViewers: user → last opened
+	mu        sync.Mutex
+	ctx       context.Context      // the adapter's work context, set by Run
+	changed   map[string]bool      // users whose home changed since the last round began
+	scheduled bool                 // a round is due or running
+	viewers   map[string]time.Time // without Config.HomeViewers: user → last opened
 }
 
 // homeOpened publishes user's home, and keeps it current from now on.
 func (a *Adapter) homeOpened(ctx context.Context, user string) {
 	now := time.Now()
-	a.home.mu.Lock()
-	a.home.ctx = ctx
-	if a.cfg.HomeViewers == nil {
+	if a.cfg.HomeViewers != nil {
+		if err := a.cfg.HomeViewers.HomeOpened(ctx, user, now); err != nil {
+			a.log.Warn("slack: could not record an App Home opening; changes elsewhere will not refresh it", "user", user, "error", err)
+		}
+	} else {
+		a.home.mu.Lock()
 		if a.home.viewers == nil {
 			a.home.viewers = map[string]time.Time{}
 		}
@@ -59,12 +64,7 @@ func (a *Adapter) homeOpened(ctx context.Context, user string) {
 			}
 		}
 		a.home.viewers[user] = now
-	}
-	a.home.mu.Unlock()
-	if a.cfg.HomeViewers != nil {
-		if err := a.cfg.HomeViewers.HomeOpened(ctx, user, now); err != nil {
-			a.log.Warn("slack: could not record an App Home opening; changes elsewhere will not refresh it", "user", user, "error", err)
-		}
+		a.home.mu.Unlock()
 	}
 	a.publishHome(ctx, user)
 }
@@ -75,18 +75,22 @@ func (a *Adapter) HomesChanged(users []string) {
 	a.home.mu.Lock()
 	defer a.home.mu.Unlock()
 	if a.home.ctx == nil || len(users) == 0 {
-		return // not running yet
+		return // not running
 	}
 	if a.home.changed == nil {
 		a.home.changed = map[string]bool{}
-		time.AfterFunc(homeCoalesce, a.publishChanged)
 	}
 	for _, u := range users {
 		a.home.changed[u] = true
 	}
+	if !a.home.scheduled {
+		a.home.scheduled = true
+		time.AfterFunc(homeCoalesce, a.publishChanged)
+	}
 }
 
-// publishChanged is one round: the changed homes of those who look at them.
+// publishChanged is one round: the changed homes of those who look at
+// them. Changes made during it wait for the next round, started at its end.
 func (a *Adapter) publishChanged() {
 	a.home.mu.Lock()
 	ctx, changed := a.home.ctx, a.home.changed
@@ -98,6 +102,13 @@ func (a *Adapter) publishChanged() {
 		}
 	}
 	a.home.mu.Unlock()
+	defer func() {
+		a.home.mu.Lock()
+		defer a.home.mu.Unlock()
+		if a.home.scheduled = len(a.home.changed) > 0 && ctx.Err() == nil; a.home.scheduled {
+			time.AfterFunc(homeCoalesce, a.publishChanged)
+		}
+	}()
 	if ctx.Err() != nil || len(users) == 0 {
 		return
 	}
@@ -122,7 +133,7 @@ func (a *Adapter) publishHome(ctx context.Context, user string) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: slackBlocks(homes.Home(ctx, user))}}
+	view := slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: capBlocks(slackBlocks(homes.Home(ctx, user)), maxViewBlocks)}}
 	if _, err := a.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view}); err != nil {
 		a.log.Warn("slack: could not publish the App Home", "user", user, "error", err)
 	}

@@ -153,11 +153,34 @@ func TestAppHomeApprovals(t *testing.T) {
 // current by the replica that makes the change.
 func TestAppHomeOpenedElsewhereIsKeptCurrent(t *testing.T) {
 	e := start(t)
-	e.slack.OpenHome(admin) // this replica runs; binder's opening went to another one:
-	e.waitHome(t, admin, "the admin's home", func(v slackfake.View) bool { return strings.Contains(v.Blocks, "Admin") })
+	// binder's opening went to another replica; none came to this one.
 	if err := e.store.HomeOpened(context.Background(), binder, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	e.slash(binder, channel, "shop tester_elsewhere")
 	e.waitHome(t, binder, "the grant made here", func(v slackfake.View) bool { return strings.Contains(v.Blocks, "te***re") })
+}
+
+// The form opened from App Home is asked nowhere: an app bound to certain
+// channels, which the form offered, is not refused for want of one.
+func TestAppHomeFormForAChannelBoundApp(t *testing.T) {
+	e := startWith(t, options{app: func(a *bot.App) { a.Channels = []string{channel} }})
+	e.slack.OpenHome(binder)
+	v := e.waitHome(t, binder, "the home", func(v slackfake.View) bool { return strings.Contains(v.Blocks, "Your access (0)") })
+	e.press(t, binder, v, homeButton(t, v, bot.ActionRequest, ""))
+	views, ok := e.slack.WaitViews(5*time.Second, func(vs []slackfake.View) bool {
+		return len(vs) > 0 && vs[len(vs)-1].Method == "views.open"
+	})
+	if !ok {
+		t.Fatal("no form opened")
+	}
+	form := views[len(views)-1]
+	id := e.slack.SubmitView(form.ID, binder, map[string]map[string]any{"app": {"app": appID}, "wechat_id": {"wechat_id": "tester_fromhome"}})
+	if payload, _ := e.slack.WaitAckPayload(id, 5*time.Second); strings.Contains(string(payload), "errors") {
+		t.Fatalf("form refused: %s", payload)
+	}
+	e.waitHome(t, binder, "the grant", func(v slackfake.View) bool { return strings.Contains(v.Blocks, "te***me") })
+	if e.wechat.UserStr(appID, "tester_fromhome") == "" {
+		t.Error("the form from App Home bound nothing")
+	}
 }

@@ -142,6 +142,9 @@ func (a *Adapter) Run(ctx context.Context, handler Handler) error {
 	// Work outlives ctx by the grace period, so shutdown does not cut answers off.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	a.home.mu.Lock()
+	a.home.ctx = workCtx // App Homes are kept current from now on
+	a.home.mu.Unlock()
 
 	for {
 		select {
