@@ -49,11 +49,7 @@ func (b *Bot) bind(ctx context.Context, l Lang, req Request, cmd Command, conv C
 	if dur == 0 {
 		dur = app.DefaultDuration
 	}
-	who := b.who(req)
-	if who.ChannelID == "" { // a form from App Home: asked nowhere, as if where the app allows (as FormFor offered it)
-		who.ChannelID = firstOr(app.Channels)
-	}
-	d := b.policy().CanBind(ctx, b.o.Groups, who, app)
+	d := b.policy().CanBind(ctx, b.o.Groups, askedFor(b.who(req), app), app) // a form from App Home is asked nowhere
 	if (d.Allowed || d.NeedsApproval) && dur > app.MaxDuration {
 		return conv.Private(ctx, l.T("usage.too_long", FormatDuration(dur), Escape(app.Name), FormatDuration(app.MaxDuration)))
 	}

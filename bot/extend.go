@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -105,7 +104,7 @@ func (b *Bot) extend(ctx context.Context, l Lang, req Request, id int64, d time.
 	}
 	if !admin {
 		// The owner asks as a new request would: the same permission, the same approvals.
-		who.ChannelID = cmp.Or(who.ChannelID, firstOr(app.Channels)) // a button in a DM: as if asked where the app allows
+		who = askedFor(who, app) // a button in a DM
 		switch dec := b.policy().CanBind(ctx, b.o.Groups, who, app); {
 		case dec.NeedsApproval:
 			wechatID, err := b.o.Store.GrantWechatID(ctx, g.ID)

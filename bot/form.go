@@ -60,18 +60,21 @@ func (b *Bot) FormFor(ctx context.Context, userID string) Form {
 		Duration: l.T("form.duration"), DurationHint: l.T("form.duration_hint"), Reason: l.T("form.reason"),
 		NoApps: plainText(l.T("usage.no_apps", b.admins(l)))}}
 	for _, a := range apps {
-		needs := !admin && b.policy().CanBind(ctx, b.o.Groups, Who{UserID: userID, ChannelID: firstOr(a.Channels)}, a).NeedsApproval
+		needs := !admin && b.policy().CanBind(ctx, b.o.Groups, askedFor(Who{UserID: userID}, a), a).NeedsApproval
 		f.Apps = append(f.Apps, FormApp{ID: a.ID, Label: a.Name, Default: a.DefaultDuration, Max: a.MaxDuration,
 			NeedsApproval: needs, NeedsReason: a.RequireReason})
 	}
 	return f
 }
 
-func firstOr(list []string) string {
-	if len(list) > 0 {
-		return list[0]
+// askedFor is who as the policy sees a request for app: one asked nowhere
+// (a button in a DM, a form from App Home) counts as asked where the app
+// allows, its first channel.
+func askedFor(who Who, app *App) Who {
+	if who.ChannelID == "" && len(app.Channels) > 0 {
+		who.ChannelID = app.Channels[0]
 	}
-	return ""
+	return who
 }
 
 // CheckForm checks a submission by userID with the command's rules. Valid,
@@ -122,6 +125,5 @@ func (b *Bot) CheckForm(ctx context.Context, userID string, v FormValues) (strin
 
 // plainText is a text as a form shows it: no Slack markup or escapes.
 func plainText(s string) string {
-	s = strings.NewReplacer("`", "", "*", "").Replace(s)
-	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+	return Unescape(strings.NewReplacer("`", "", "*", "").Replace(s))
 }

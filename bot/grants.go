@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"github.com/bindtester/bindtester/wechat"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -222,7 +221,7 @@ func (b *Bot) mine(ctx context.Context, l Lang, req Request, conv Conversation) 
 	blocks := []Block{{Text: l.T("mine.header", len(grants))}}
 	now := b.o.Now()
 	for i, g := range grants {
-		app, ok := b.policy().App(g.AppID)
+		app, _ := b.policy().App(g.AppID)
 		if i >= mineMaxButtons { // a Slack message holds 50 blocks: the rest as text, ten to a block
 			if (i-mineMaxButtons)%10 == 0 {
 				blocks = append(blocks, Block{})
@@ -231,12 +230,7 @@ func (b *Bot) mine(ctx context.Context, l Lang, req Request, conv Conversation) 
 			last.Text = strings.TrimPrefix(last.Text+"\n"+b.mineLine(l, g, app), "\n")
 			continue
 		}
-		block := Block{Text: b.mineLine(l, g, app)}
-		if ok && g.UnbindJob == 0 {
-			block.Buttons = append(b.extendButtons(l, g, app, now),
-				Button{Action: ActionEnd, Label: l.T("home.end"), Value: strconv.FormatInt(g.ID, 10), Style: StyleDanger})
-		}
-		blocks = append(blocks, block)
+		blocks = append(blocks, Block{Text: b.mineLine(l, g, app), Buttons: b.grantButtons(l, g, now)})
 	}
 	return privateBlocks(ctx, conv, blocks)
 }

@@ -85,18 +85,24 @@ func (b *Bot) homeGrants(ctx context.Context, l Lang, userID string, now time.Ti
 
 // grantBlock is one of a person's grants, with what they can do to it.
 func (b *Bot) grantBlock(l Lang, g Grant, now time.Time) Block {
-	app, ok := b.policy().App(g.AppID)
-	if !ok {
-		return Block{Text: l.T("home.grant", g.WechatMasked, Code(g.AppID), dateRef(g.ExpiresAt), g.ID)}
-	}
-	block := Block{Text: l.T("home.grant", g.WechatMasked, Escape(app.Name), dateRef(g.ExpiresAt), g.ID)}
+	block := Block{Text: l.T("home.grant", g.WechatMasked, b.appName(g.AppID), dateRef(g.ExpiresAt), g.ID)}
 	if g.UnbindJob != 0 {
 		block.Text += " " + l.T("home.being_unbound")
-		return block
 	}
-	block.Buttons = append(b.extendButtons(l, g, app, now),
-		Button{Action: ActionEnd, Label: l.T("home.end"), Value: strconv.FormatInt(g.ID, 10), Style: StyleDanger})
+	block.Buttons = b.grantButtons(l, g, now)
 	return block
+}
+
+// grantButtons are what its owner can do to grant g (App Home, mine):
+// extend it, or end it now; none while it is being unbound, or for an app
+// the policy no longer lists.
+func (b *Bot) grantButtons(l Lang, g Grant, now time.Time) []Button {
+	app, ok := b.policy().App(g.AppID)
+	if !ok || g.UnbindJob != 0 {
+		return nil
+	}
+	return append(b.extendButtons(l, g, app, now),
+		Button{Action: ActionEnd, Label: l.T("home.end"), Value: strconv.FormatInt(g.ID, 10), Style: StyleDanger})
 }
 
 // homeRequests are userID's own requests waiting for approval.
@@ -111,11 +117,7 @@ func (b *Bot) homeRequests(l Lang, userID string, pending []Approval) []Block {
 			more++
 			continue
 		}
-		name := Code(a.AppID)
-		if app, ok := b.policy().App(a.AppID); ok {
-			name = Escape(app.Name)
-		}
-		out = append(out, Block{Text: l.T("home.request_item", a.WechatMasked, name, FormatDuration(a.Duration), dateRef(a.ExpiresAt), a.ID) +
+		out = append(out, Block{Text: l.T("home.request_item", a.WechatMasked, b.appName(a.AppID), FormatDuration(a.Duration), dateRef(a.ExpiresAt), a.ID) +
 			reasonLine(l, a.Reason) + votesLine(l, a.Votes)})
 	}
 	total := len(out) + more
@@ -189,21 +191,13 @@ func (b *Bot) homeAdmin(ctx context.Context, l Lang, now time.Time) []Block {
 	if len(grants) > 0 {
 		lines := []string{l.T("slots.soonest")}
 		for _, g := range grants[:min(len(grants), homeMaxSoonest)] {
-			name := Code(g.AppID)
-			if app, ok := b.policy().App(g.AppID); ok {
-				name = Escape(app.Name)
-			}
-			lines = append(lines, l.T("home.soonest", g.WechatMasked, name, mention(g.Requester), dateRef(g.ExpiresAt), g.ID))
+			lines = append(lines, l.T("home.soonest", g.WechatMasked, b.appName(g.AppID), mention(g.Requester), dateRef(g.ExpiresAt), g.ID))
 		}
 		out = append(out, Block{Text: strings.Join(lines, "\n")})
 	}
 	lines := []string{l.T("home.failures")}
 	for _, e := range b.adminFailures(ctx, now) {
-		name := Code(e.AppID)
-		if app, ok := b.policy().App(e.AppID); ok {
-			name = Escape(app.Name)
-		}
-		lines = append(lines, l.T("home.failure", dateRef(e.At), name, e.ErrCode, wechat.Lookup(e.ErrCode).Meaning))
+		lines = append(lines, l.T("home.failure", dateRef(e.At), b.appName(e.AppID), e.ErrCode, wechat.Lookup(e.ErrCode).Meaning))
 	}
 	if len(lines) == 1 {
 		lines = append(lines, l.T("home.failures_none"))
