@@ -2,6 +2,7 @@ package slackbot
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -13,7 +14,8 @@ import (
 
 // App Home: the Home tab shows the core's Home for whoever opens it
 // (app_home_opened → views.publish). While someone has looked at it in the
-// last day, every change the core reports as theirs publishes it again,
+// last day (Config.HomeViewers keeps who did, for every replica), every
+// change the core reports as theirs publishes it again,
 // coalesced: a burst of changes is one look-up of who looks and one
 // publish per person.
 
@@ -36,35 +38,21 @@ const (
 )
 
 // homeTab gathers whose home changed until the next round of publishes
-// (one round at a time, so an older view never overwrites a newer one);
-// without HomeViewers it also remembers who looked (this process only).
+// (one round at a time, so an older view never overwrites a newer one).
 type homeTab struct {
 	mu        sync.Mutex
-	ctx       context.Context      // the adapter's work context, set by Run
-	changed   map[string]bool      // users whose home changed since the last round began
-	scheduled bool                 // a round is due or running
-	viewers   map[string]time.Time // without Config.HomeViewers: user → last opened
+	ctx       context.Context // the adapter's work context, set by Run
+	changed   map[string]bool // users whose home changed since the last round began
+	scheduled bool            // a round is due or running
 }
 
-// homeOpened publishes user's home, and keeps it current from now on.
+// homeOpened publishes user's home, and, with Config.HomeViewers, keeps
+// it current from now on.
 func (a *Adapter) homeOpened(ctx context.Context, user string) {
-	now := time.Now()
 	if a.cfg.HomeViewers != nil {
-		if err := a.cfg.HomeViewers.HomeOpened(ctx, user, now); err != nil {
-			a.log.Warn("slack: could not record an App Home opening; changes elsewhere will not refresh it", "user", user, "error", err)
+		if err := a.cfg.HomeViewers.HomeOpened(ctx, user, time.Now()); err != nil {
+			a.log.Warn("slack: could not record an App Home opening; changes will not refresh it", "user", user, "error", err)
 		}
-	} else {
-		a.home.mu.Lock()
-		if a.home.viewers == nil {
-			a.home.viewers = map[string]time.Time{}
-		}
-		for u, at := range a.home.viewers { // few entries: who opened it in the last day
-			if now.Sub(at) > homeViewersFor {
-				delete(a.home.viewers, u)
-			}
-		}
-		a.home.viewers[user] = now
-		a.home.mu.Unlock()
 	}
 	a.publishHome(ctx, user)
 }
@@ -74,8 +62,8 @@ func (a *Adapter) homeOpened(ctx context.Context, user string) {
 func (a *Adapter) HomesChanged(users []string) {
 	a.home.mu.Lock()
 	defer a.home.mu.Unlock()
-	if a.home.ctx == nil || len(users) == 0 {
-		return // not running
+	if a.home.ctx == nil || a.cfg.HomeViewers == nil || len(users) == 0 {
+		return // not running, or nobody is known to look
 	}
 	if a.home.changed == nil {
 		a.home.changed = map[string]bool{}
@@ -93,14 +81,8 @@ func (a *Adapter) HomesChanged(users []string) {
 // them. Changes made during it wait for the next round, started at its end.
 func (a *Adapter) publishChanged() {
 	a.home.mu.Lock()
-	ctx, changed := a.home.ctx, a.home.changed
+	ctx, users := a.home.ctx, slices.Sorted(maps.Keys(a.home.changed))
 	a.home.changed = nil
-	var users []string
-	for u := range changed {
-		if _, looks := a.home.viewers[u]; looks || a.cfg.HomeViewers != nil {
-			users = append(users, u)
-		}
-	}
 	a.home.mu.Unlock()
 	defer func() {
 		a.home.mu.Lock()
@@ -112,13 +94,10 @@ func (a *Adapter) publishChanged() {
 	if ctx.Err() != nil || len(users) == 0 {
 		return
 	}
-	slices.Sort(users)
-	if a.cfg.HomeViewers != nil {
-		var err error
-		if users, err = a.cfg.HomeViewers.HomeViewers(ctx, users, time.Now().Add(-homeViewersFor)); err != nil {
-			a.log.Warn("slack: could not tell who looks at their App Home; not refreshed", "error", err)
-			return
-		}
+	users, err := a.cfg.HomeViewers.HomeViewers(ctx, users, time.Now().Add(-homeViewersFor))
+	if err != nil {
+		a.log.Warn("slack: could not tell who looks at their App Home; not refreshed", "error", err)
+		return
 	}
 	for _, u := range users {
 		a.publishHome(ctx, u)

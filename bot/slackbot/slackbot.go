@@ -55,7 +55,8 @@ type Config struct {
 	// it, redeliveries are recognized within this process only.
 	Seen func(ctx context.Context, key string) (bool, error)
 	// HomeViewers, if set, keeps who opened their App Home across every
-	// replica (the store); without it, this process remembers who did here.
+	// replica (the store), so changes republish it; without it, a home is
+	// published only when it is opened.
 	HomeViewers HomeViewers
 }
 
