@@ -47,8 +47,9 @@ type Console struct {
 // for input). A leading "/bindtester" is optional.
 func (c *Console) Run(ctx context.Context, in io.Reader) error {
 	lines := make(chan string)
-	readErr := make(chan error, 1)
+	var readErr error // set before lines is closed
 	go func() {
+		defer close(lines)
 		sc := bufio.NewScanner(in)
 		for sc.Scan() {
 			select {
@@ -57,35 +58,33 @@ func (c *Console) Run(ctx context.Context, in io.Reader) error {
 				return
 			}
 		}
-		readErr <- sc.Err()
+		readErr = sc.Err()
 	}()
-	for {
-		c.prompt()
-		var line string
+	// next is the next input line; false at the end of input or of ctx.
+	next := func() (string, bool) {
 		select {
 		case <-ctx.Done():
-			return nil
-		case err := <-readErr:
-			return err
-		case line = <-lines:
+			return "", false
+		case l, ok := <-lines:
+			return l, ok
+		}
+	}
+	for {
+		c.prompt()
+		line, ok := next()
+		if !ok {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return readErr
 		}
 		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "/bindtester"))
 		if line == "quit" || line == "exit" {
 			return nil
 		}
 		var err error
-		ask := func() (string, bool) {
-			select {
-			case <-ctx.Done():
-				return "", false
-			case <-readErr:
-				return "", false
-			case l := <-lines:
-				return l, true
-			}
-		}
 		if line == "" || line == ":request" {
-			err = c.form(ctx, ask)
+			err = c.form(ctx, next)
 		} else if strings.HasPrefix(line, ":") {
 			err = c.meta(ctx, strings.Fields(line))
 		} else {

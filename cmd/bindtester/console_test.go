@@ -296,3 +296,18 @@ func TestConsoleFormAndHome(t *testing.T) {
 		}
 	}
 }
+
+// Input that ends in the middle of the form ends the console, as it does
+// anywhere else, instead of leaving it waiting for a line that never comes.
+func TestConsoleInputEndingInTheForm(t *testing.T) {
+	done := make(chan string, 1)
+	go func() { out, _ := consoleRun(t, nil, nil, "", "1"); done <- out }()
+	select {
+	case out := <-done:
+		if !strings.Contains(out, "[form] Request access") || !strings.Contains(out, "(Cancel)") {
+			t.Errorf("output:\n%s\nwant the form, given up at the end of input", out)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the console still waits for input after it ended in the form")
+	}
+}
