@@ -56,6 +56,11 @@ func msgBlocks(blocks []bot.Block) []slack.Block {
 	return capBlocks(slackBlocks(blocks), maxMsgBlocks)
 }
 
+// blockOptions post blocks as a message: their text (the notification) and the blocks.
+func blockOptions(blocks []bot.Block) []slack.MsgOption {
+	return []slack.MsgOption{slack.MsgOptionText(slackText(bot.BlocksText(blocks)), false), slack.MsgOptionBlocks(msgBlocks(blocks)...)}
+}
+
 // capBlocks keeps blocks within Slack's limit n, ending with a line that
 // says the rest was left out.
 func capBlocks(blocks []slack.Block, n int) []slack.Block {

@@ -36,7 +36,7 @@ func (a *Adapter) respondBlocks(ctx context.Context, responseURL string, blocks 
 
 // dmBlocks writes blocks to a user in the bot's direct messages.
 func (a *Adapter) dmBlocks(ctx context.Context, user string, blocks []bot.Block) error {
-	_, _, err := a.api.PostMessageContext(ctx, user, slack.MsgOptionText(slackText(bot.BlocksText(blocks)), false), slack.MsgOptionBlocks(msgBlocks(blocks)...))
+	_, _, err := a.api.PostMessageContext(ctx, user, blockOptions(blocks)...)
 	return err
 }
 
@@ -84,8 +84,7 @@ func (c *mentionConversation) Private(ctx context.Context, text string) error {
 }
 
 func (c *mentionConversation) PrivateBlocks(ctx context.Context, blocks []bot.Block) error {
-	_, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(slackText(bot.BlocksText(blocks)), false),
-		slack.MsgOptionBlocks(msgBlocks(blocks)...), slack.MsgOptionTS(c.threadTS))
+	_, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, append(blockOptions(blocks), slack.MsgOptionTS(c.threadTS))...)
 	return err
 }
 

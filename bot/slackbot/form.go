@@ -133,8 +133,7 @@ func (c *formConversation) Private(ctx context.Context, text string) error {
 
 func (c *formConversation) PrivateBlocks(ctx context.Context, blocks []bot.Block) error {
 	if c.channel != "" {
-		if _, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, slack.MsgOptionText(slackText(bot.BlocksText(blocks)), false),
-			slack.MsgOptionBlocks(msgBlocks(blocks)...)); err == nil {
+		if _, err := c.a.api.PostEphemeralContext(ctx, c.channel, c.user, blockOptions(blocks)...); err == nil {
 			return nil
 		}
 	}

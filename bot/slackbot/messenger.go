@@ -60,8 +60,6 @@ func clickAction(actionID string) string {
 
 // Edit replaces a prompt with text, removing its buttons.
 func (a *Adapter) Edit(ctx context.Context, ref bot.MessageRef, text string) error {
-	text = slackText(text)
-	_, _, _, err := a.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, slack.MsgOptionText(text, false),
-		slack.MsgOptionBlocks(slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, true), nil, nil)))
+	_, _, _, err := a.api.UpdateMessageContext(ctx, ref.Channel, ref.TS, promptOptions(bot.Prompt{Text: text})...)
 	return err
 }
