@@ -105,9 +105,9 @@ type outcome struct {
 }
 
 // drive sends n commands from the user binder, inflight at a time in a closed loop (each
-// sender sends its next command once the previous one is answered or timeout passed), and
+// sender sends its next command think after the previous one is answered or timeout passed), and
 // returns their outcomes in order and how long it all took. It stops with ctx's cause.
-func drive(ctx context.Context, sl *slackfake.Server, a *answers, n, inflight int, cmd func(i int) command, timeout time.Duration) ([]outcome, time.Duration, error) {
+func drive(ctx context.Context, sl *slackfake.Server, a *answers, n, inflight int, cmd func(i int) command, timeout, think time.Duration) ([]outcome, time.Duration, error) {
 	out := make([]outcome, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -120,6 +120,12 @@ func drive(ctx context.Context, sl *slackfake.Server, a *answers, n, inflight in
 					return
 				}
 				out[i] = send(ctx, sl, a, cmd(i), timeout)
+				if think > 0 {
+					select {
+					case <-time.After(think):
+					case <-ctx.Done():
+					}
+				}
 			}
 		})
 	}

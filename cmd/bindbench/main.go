@@ -19,7 +19,8 @@
 // Scenarios (-scenarios):
 //
 //	latency    -binds binds, -inflight at a time (closed loop), Slack -slack-rtt and WeChat
-//	           -wechat-rtt away: ack and answer p50/p99, commands/s, new connections
+//	           -wechat-rtt away: ack and answer p50/p99, commands/s, new connections; -think
+//	           pauses each sender after an answer
 //	help-held  -held-binds binds that WeChat holds -held each, then 20 help commands one after
 //	           the other: how fast help is answered while binds wait (bindtester only)
 //	loopback   no added latency, -loopback-commands binds, -loopback-inflight at a time:
@@ -75,7 +76,8 @@ type config struct {
 	held                time.Duration
 	heldBinds, helps    int
 	timeout             time.Duration
-	warmup              int // binds before the measured ones, per in-flight slot
+	warmup              int           // binds before the measured ones, per in-flight slot
+	think               time.Duration // a latency sender's pause between an answer and its next command
 	slackTLS            bool
 	bin                 string
 	scenarios, bots     []string
@@ -103,6 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.helps, "helps", 20, "help commands sent, one after the other, in the help-held scenario")
 	fs.BoolVar(&c.slackTLS, "slack-tls", true, "the fake Slack speaks TLS with HTTP/2, as Slack does (both bots trust its certificate through SSL_CERT_FILE); false: plain HTTP/1.1")
 	fs.IntVar(&c.warmup, "warmup", 1, "binds per in-flight slot sent first and not measured, for both bots (the first answers of a fresh process wait for new connections and a Slack locale lookup); 0 measures them. New connections are counted from before the warm-up")
+	fs.DurationVar(&c.think, "think", 0, "in the latency scenario, how long each sender waits after an answer before its next command, as a person reads before typing again; 0 sends it the instant the answer is seen")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "how long to wait for an answer before counting the command lost")
 	fs.StringVar(&c.bin, "bin", "", "the bindtester binary; empty: go build ./cmd/bindtester of the module in the current directory")
 	scenarios := fs.String("scenarios", strings.Join(allScenarios, ","), "the scenarios to run, comma-separated")
@@ -130,7 +133,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			return c, fmt.Errorf("%s must be positive, not %d", name, n)
 		}
 	}
-	if c.slackRTT < 0 || c.wechatRTT < 0 || c.held < 0 || c.timeout <= 0 {
+	if c.slackRTT < 0 || c.wechatRTT < 0 || c.held < 0 || c.think < 0 || c.timeout <= 0 {
 		return c, errors.New("durations must not be negative, and -timeout must be positive")
 	}
 	return c, nil

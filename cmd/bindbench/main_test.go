@@ -71,6 +71,40 @@ func TestSmokeBareLatency(t *testing.T) {
 	}
 }
 
+// TestThinkPausesEachSender runs the bare bot with -think: one sender, 4 binds, so at least
+// 3 pauses of 100 ms lie between the first command and the last answer, and the run can make
+// no more than 10 commands a second however fast the bot answers.
+func TestThinkPausesEachSender(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	err := run(ctx, []string{"-bots", "bare", "-scenarios", "latency", "-binds", "4", "-inflight", "1", "-warmup", "0",
+		"-slack-rtt", "1ms", "-wechat-rtt", "1ms", "-think", "100ms", "-json", "-"}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "the next command 100ms after an answer") {
+		t.Errorf("the table does not say how long senders pause:\n%s", stdout.String())
+	}
+	text := stdout.String()
+	var res struct {
+		Settings map[string]string `json:"settings"`
+		Latency  []struct {
+			Commands int     `json:"commands"`
+			PerSec   float64 `json:"commands_per_second"`
+		} `json:"latency"`
+	}
+	if err := json.Unmarshal([]byte(text[strings.Index(text, "{"):]), &res); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, text)
+	}
+	if res.Settings["think"] != "100ms" {
+		t.Errorf("settings think = %q, want 100ms", res.Settings["think"])
+	}
+	if len(res.Latency) != 1 || res.Latency[0].Commands != 4 || res.Latency[0].PerSec <= 0 || res.Latency[0].PerSec > 10 {
+		t.Errorf("latency = %+v, want 4 commands at no more than 10 a second", res.Latency)
+	}
+}
+
 func TestParseFlags(t *testing.T) {
 	tests := []struct {
 		args    []string
@@ -88,6 +122,8 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-inflight", "0"}, "-inflight", nil},
 		{[]string{"-scenarios", "speed"}, "-scenarios", nil},
 		{[]string{"-binds", "0"}, "-binds", nil},
+		{[]string{"-think", "300ms"}, "", func(c config) bool { return c.think == 300*time.Millisecond }},
+		{[]string{"-think", "-1s"}, "durations", nil},
 		{[]string{"extra"}, "unexpected", nil},
 	}
 	for _, tt := range tests {

@@ -28,7 +28,7 @@ func settingsOf(c config) map[string]string {
 		"slack_rtt": c.slackRTT.String(), "wechat_rtt": c.wechatRTT.String(), "binds": strconv.Itoa(c.binds),
 		"inflight": strings.Join(ks, ","), "loopback_inflight": strconv.Itoa(c.loopbackInflight),
 		"loopback_commands": strconv.Itoa(c.loopbackCommands), "held": c.held.String(),
-		"held_binds": strconv.Itoa(c.heldBinds), "helps": strconv.Itoa(c.helps), "timeout": c.timeout.String(),
+		"held_binds": strconv.Itoa(c.heldBinds), "helps": strconv.Itoa(c.helps), "timeout": c.timeout.String(), "think": c.think.String(),
 		"bin": c.bin, "scenarios": strings.Join(c.scenarios, ","), "bots": strings.Join(c.bots, ","),
 	}
 }
@@ -53,8 +53,12 @@ func printScenario(w io.Writer, s string, c config, res *results) {
 		if c.slackTLS {
 			slack = "TLS and HTTP/2"
 		}
-		fmt.Fprintf(w, "\nLATENCY: Slack %v (%s) and WeChat %v round trips, %d binds per run after %d per in-flight slot to warm up, a fresh bot each run\n",
-			c.slackRTT, slack, c.wechatRTT, c.binds, c.warmup)
+		think := "the next command the instant an answer is seen"
+		if c.think > 0 {
+			think = fmt.Sprintf("the next command %v after an answer", c.think)
+		}
+		fmt.Fprintf(w, "\nLATENCY: Slack %v (%s) and WeChat %v round trips, %d binds per run after %d per in-flight slot to warm up, %s, a fresh bot each run\n",
+			c.slackRTT, slack, c.wechatRTT, c.binds, c.warmup, think)
 		printRuns(w, res.Latency)
 	case scenarioLoopback:
 		fmt.Fprintf(w, "\nLOOPBACK: no added latency, %d binds, %d in flight\n", c.loopbackCommands, c.loopbackInflight)

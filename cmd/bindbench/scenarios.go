@@ -32,8 +32,9 @@ func (b *bench) logf(format string, args ...any) {
 // settle is how long a bot is left alone before its memory is read.
 const settle = 2 * time.Second
 
-// load runs n binds, inflight at a time, against bot on fakes slackRTT and wechatRTT away.
-func (b *bench) load(ctx context.Context, bot string, slackRTT, wechatRTT time.Duration, n, inflight int) (runResult, error) {
+// load runs n binds, inflight at a time, each sender pausing think after an answer, against
+// bot on fakes slackRTT and wechatRTT away.
+func (b *bench) load(ctx context.Context, bot string, slackRTT, wechatRTT time.Duration, n, inflight int, think time.Duration) (runResult, error) {
 	r := runResult{Bot: bot, InFlight: inflight}
 	f := newFakes(b.cfg.slackTLS, slackRTT, wechatRTT)
 	defer f.close()
@@ -46,12 +47,12 @@ func (b *bench) load(ctx context.Context, bot string, slackRTT, wechatRTT time.D
 	slack0, wechat0 := f.slack.NewConnections(), f.wechat.NewConnections()
 	runCtx, stop := p.watch(ctx)
 	if w := b.cfg.warmup * inflight; w > 0 {
-		if _, _, err := drive(runCtx, f.slack, a, w, inflight, warmupCommand, b.cfg.timeout); err != nil {
+		if _, _, err := drive(runCtx, f.slack, a, w, inflight, warmupCommand, b.cfg.timeout, think); err != nil {
 			stop()
 			return r, fmt.Errorf("%s, %d in flight, warming up: %w", bot, inflight, err)
 		}
 	}
-	out, took, err := drive(runCtx, f.slack, a, n, inflight, bindCommand, b.cfg.timeout)
+	out, took, err := drive(runCtx, f.slack, a, n, inflight, bindCommand, b.cfg.timeout, think)
 	stop()
 	if err != nil {
 		return r, fmt.Errorf("%s, %d in flight: %w", bot, inflight, err)
@@ -77,7 +78,7 @@ func (b *bench) latency(ctx context.Context, res *results) error {
 	for _, k := range b.cfg.inflight {
 		for _, bot := range b.cfg.bots {
 			b.logf("latency: %s, %d binds, %d in flight", bot, b.cfg.binds, k)
-			r, err := b.load(ctx, bot, b.cfg.slackRTT, b.cfg.wechatRTT, b.cfg.binds, k)
+			r, err := b.load(ctx, bot, b.cfg.slackRTT, b.cfg.wechatRTT, b.cfg.binds, k, b.cfg.think)
 			if err != nil {
 				return err
 			}
@@ -91,7 +92,7 @@ func (b *bench) latency(ctx context.Context, res *results) error {
 func (b *bench) loopback(ctx context.Context, res *results) error {
 	for _, bot := range b.cfg.bots {
 		b.logf("loopback: %s, %d binds, %d in flight", bot, b.cfg.loopbackCommands, b.cfg.loopbackInflight)
-		r, err := b.load(ctx, bot, 0, 0, b.cfg.loopbackCommands, b.cfg.loopbackInflight)
+		r, err := b.load(ctx, bot, 0, 0, b.cfg.loopbackCommands, b.cfg.loopbackInflight, 0)
 		if err != nil {
 			return err
 		}
@@ -156,7 +157,7 @@ func (b *bench) helpHeld(ctx context.Context, res *results) error {
 
 	a := watchAnswers(f.slack, anyMessage)
 	help := func(i int) command { return command{channel: fmt.Sprintf("H%06d", i), text: "help"} }
-	out, _, err := drive(runCtx, f.slack, a, b.cfg.helps, 1, help, b.cfg.timeout)
+	out, _, err := drive(runCtx, f.slack, a, b.cfg.helps, 1, help, b.cfg.timeout, 0)
 	if err != nil {
 		return fmt.Errorf("help-held: %w", err)
 	}
