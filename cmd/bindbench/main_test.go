@@ -75,18 +75,22 @@ func TestSmokeBareLatency(t *testing.T) {
 // 3 pauses of 100 ms lie between the first command and the last answer, and the run can make
 // no more than 10 commands a second however fast the bot answers.
 func TestThinkPausesEachSender(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "results.json")
 	var stdout, stderr bytes.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	err := run(ctx, []string{"-bots", "bare", "-scenarios", "latency", "-binds", "4", "-inflight", "1", "-warmup", "0",
-		"-slack-rtt", "1ms", "-wechat-rtt", "1ms", "-think", "100ms", "-json", "-"}, &stdout, &stderr)
+		"-slack-rtt", "1ms", "-wechat-rtt", "1ms", "-think", "100ms", "-json", out}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s", err, stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "the next command 100ms after an answer") {
 		t.Errorf("the table does not say how long senders pause:\n%s", stdout.String())
 	}
-	text := stdout.String()
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var res struct {
 		Settings map[string]string `json:"settings"`
 		Latency  []struct {
@@ -94,8 +98,8 @@ func TestThinkPausesEachSender(t *testing.T) {
 			PerSec   float64 `json:"commands_per_second"`
 		} `json:"latency"`
 	}
-	if err := json.Unmarshal([]byte(text[strings.Index(text, "{"):]), &res); err != nil {
-		t.Fatalf("JSON: %v\n%s", err, text)
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatalf("JSON: %v\n%s", err, data)
 	}
 	if res.Settings["think"] != "100ms" {
 		t.Errorf("settings think = %q, want 100ms", res.Settings["think"])
